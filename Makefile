@@ -1,0 +1,47 @@
+# The README's two commands: `make run` and `make test`. Both install what they need
+# (Debian packages when run as root, then a virtualenv in .venv).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := python3-venv python3-pip janus prometheus iproute2 procps
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint deps apt-deps bench clean
+
+apt-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:" $$missing; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	  else \
+	    echo "missing Debian packages (run as root, or: sudo apt-get install $$missing)"; exit 1; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml | apt-deps
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,lint]'
+	touch $(STAMP)
+
+deps: apt-deps $(STAMP)
+
+test: deps
+	$(PY) -m pytest -q
+
+lint: deps
+	$(VENV)/bin/ruff check monitor lab bench tests
+	$(VENV)/bin/ruff format --check monitor lab bench tests
+	$(VENV)/bin/mypy
+
+run: deps
+	$(PY) -m lab.run
+
+bench: deps
+	$(PY) -m bench.ingest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

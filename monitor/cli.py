@@ -1,0 +1,54 @@
+"""Command line: run, check-config, --version (SPEC "Command line")."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from monitor import __version__
+from monitor.config import ConfigError, load_config
+from monitor.logs import configure_logging
+
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="janus-monitor", description="Monitor Janus WebRTC servers (VideoRoom)."
+    )
+    parser.add_argument("--version", action="version", version=f"janus-monitor {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="serve until SIGTERM/SIGINT; SIGHUP reloads")
+    run.add_argument("--config", required=True, metavar="FILE")
+    check = commands.add_parser("check-config", help="validate a config file")
+    check.add_argument("file", metavar="FILE")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "check-config":
+        try:
+            config = load_config(args.file)
+        except ConfigError as exc:
+            print(f"janus-monitor: invalid config: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        print(f"config OK: {config.summary()}")
+        return 0
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"janus-monitor: invalid config: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(config.log.level, config.log.format)
+    from pathlib import Path
+
+    from monitor.app import serve
+
+    try:
+        asyncio.run(serve(config, Path(args.config)))
+    except OSError as exc:
+        print(f"janus-monitor: cannot serve on {config.listen}: {exc}", file=sys.stderr)
+        return 1
+    return 0

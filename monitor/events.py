@@ -1,0 +1,838 @@
+"""Decode Janus event-handler JSON into typed records (janus-protocol.md §1-2).
+
+One registry maps the envelope ``type`` code to a decoder; every decoder has the same signature.
+Unknown types, subtypes, plugin events and fields are counted in ``DecodeNotes`` and never fail
+the event. Only an event that cannot be attributed or is structurally wrong (no emitter, a body
+of the wrong JSON type, a VideoRoom event without its room) is rejected with ``DecodeError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+TYPE_LABELS: dict[int, str] = {
+    1: "session",
+    2: "handle",
+    4: "external",
+    8: "jsep",
+    16: "webrtc",
+    32: "media",
+    64: "plugin",
+    128: "transport",
+    256: "core",
+}
+UNKNOWN_TYPE_LABEL = "unknown"
+
+VIDEOROOM = "janus.plugin.videoroom"
+
+
+class DecodeError(ValueError):
+    """The event is unusable; the message says why (it is sent back to the client)."""
+
+
+@dataclass(slots=True)
+class DecodeNotes:
+    """What a batch contained that this decoder does not know; counted, never fatal."""
+
+    unknown: dict[str, int] = field(default_factory=dict)
+
+    def note(self, what: str) -> None:
+        self.unknown[what] = self.unknown.get(what, 0) + 1
+
+
+# --- bodies -------------------------------------------------------------------------------
+
+
+class Body:
+    """Base of every decoded event body."""
+
+    __slots__ = ()
+
+
+@dataclass(slots=True)
+class SessionEvent(Body):
+    name: str  # created | destroyed | timeout
+    transport: str | None
+    connection_id: str | None
+
+
+@dataclass(slots=True)
+class HandleEvent(Body):
+    name: str  # attached | detached
+    plugin: str | None
+
+
+@dataclass(slots=True)
+class ExternalEvent(Body):
+    schema: str | None
+
+
+@dataclass(slots=True)
+class JsepEvent(Body):
+    owner: str  # local (Janus sent it) | remote (the client sent it)
+    sdp_type: str  # offer | answer
+    sdp: str
+
+
+@dataclass(slots=True)
+class IceStateEvent(Body):
+    state: str
+    stream_id: int | None
+    component_id: int | None
+
+
+@dataclass(slots=True)
+class CandidateEvent(Body):
+    side: str  # local | remote
+    candidate: str
+
+
+@dataclass(slots=True)
+class PairEndpoint:
+    address: str | None
+    port: int | None
+    type: str | None
+    transport: str | None
+
+
+@dataclass(slots=True)
+class SelectedPairEvent(Body):
+    pair: str
+    local: PairEndpoint | None
+    remote: PairEndpoint | None
+
+
+@dataclass(slots=True)
+class DtlsEvent(Body):
+    state: str
+    retransmissions: int | None
+
+
+@dataclass(slots=True)
+class ConnectionEvent(Body):
+    connection: str  # webrtcup | hangup
+    reason: str | None
+
+
+@dataclass(slots=True)
+class MediaReceivingEvent(Body):
+    kind: str
+    mid: str | None
+    substream: int | None
+    receiving: bool
+    seconds: int | None
+
+
+@dataclass(slots=True)
+class SlowLinkEvent(Body):
+    kind: str
+    mid: str | None
+    direction: str  # uplink (Janus -> peer) | downlink (peer -> Janus)
+    lost_lastsec: int | None
+
+
+@dataclass(slots=True)
+class MediaStat:
+    """One medium (or simulcast layer) of a stats report; absent counters are None."""
+
+    mid: str | None
+    mindex: int | None
+    kind: str  # audio | video | data (or what Janus sent, if new)
+    layer: int  # simulcast layer: 0 main, 1 and 2 for video-sim1/2
+    codec: str | None
+    packets_received: int | None
+    packets_sent: int | None
+    bytes_received: int | None
+    bytes_sent: int | None
+    bytes_received_lastsec: int | None
+    bytes_sent_lastsec: int | None
+    lost: int | None
+    lost_by_remote: int | None
+    jitter_local: int | None
+    jitter_remote: int | None
+    in_link_quality: int | None
+    in_media_link_quality: int | None
+    out_link_quality: int | None
+    out_media_link_quality: int | None
+    nacks_received: int | None
+    nacks_sent: int | None
+    retransmissions_received: int | None
+    rtt: int | None
+    remb_bitrate: int | None
+
+
+@dataclass(slots=True)
+class MediaStatsEvent(Body):
+    stats: tuple[MediaStat, ...]
+
+
+@dataclass(slots=True)
+class TransportEvent(Body):
+    transport: str | None
+    connection_id: str | None
+    name: str | None
+    admin_api: bool | None
+
+
+@dataclass(slots=True)
+class ServerInfo:
+    """What `info` (core `started` event or Admin `info`) says about a server."""
+
+    name: str | None
+    version: int | None
+    version_string: str | None
+    server_name: str | None
+    local_ip: str | None
+    public_ip: str | None
+    public_ips: tuple[str, ...]
+    ice_lite: bool | None
+    ice_tcp: bool | None
+    full_trickle: bool | None
+    mdns_enabled: bool | None
+    stun_server: str | None
+    turn_server: str | None
+    event_handlers: bool | None
+    session_timeout: int | None
+    plugins: tuple[str, ...]
+    event_handler_names: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class CoreEvent(Body):
+    status: str  # started | shutdown | update
+    info: ServerInfo | None
+    signum: int | None
+
+
+@dataclass(slots=True)
+class PluginEvent(Body):
+    """A plugin event this daemon does not model (another plugin, or a new VideoRoom event)."""
+
+    plugin: str
+    name: str | None
+
+
+@dataclass(slots=True)
+class UnknownEvent(Body):
+    type: int
+
+
+# VideoRoom (janus-protocol.md §2). Room and participant ids are kept as strings so that
+# string_ids servers and numeric ones share one code path (and one label format).
+
+
+@dataclass(slots=True)
+class PublisherStream:
+    mid: str | None
+    kind: str | None
+    codec: str | None
+    simulcast: bool
+    disabled: bool
+
+
+@dataclass(slots=True)
+class SubscriberStream:
+    mid: str | None
+    kind: str | None
+    active: bool
+    feed: str | None
+
+
+@dataclass(slots=True)
+class RoomCreated(Body):
+    room: str
+
+
+@dataclass(slots=True)
+class RoomEdited(Body):
+    room: str
+
+
+@dataclass(slots=True)
+class RoomDestroyed(Body):
+    room: str
+
+
+@dataclass(slots=True)
+class PublisherJoined(Body):
+    room: str
+    publisher: str
+    display: str | None
+
+
+@dataclass(slots=True)
+class PublisherConfigured(Body):
+    room: str
+    publisher: str
+    bitrate: int | None
+
+
+@dataclass(slots=True)
+class PublisherPublished(Body):
+    """`published`, or a publisher-side `updated` (``update`` True): the stream set now."""
+
+    room: str
+    publisher: str
+    display: str | None
+    streams: tuple[PublisherStream, ...]
+    update: bool
+
+
+@dataclass(slots=True)
+class PublisherGone(Body):
+    """`unpublished` (still in the room), `leaving` or `kicked` (out of the room)."""
+
+    room: str
+    publisher: str | None
+    reason: str  # unpublished | leaving | kicked
+
+    @property
+    def left_room(self) -> bool:
+        return self.reason != "unpublished"
+
+
+@dataclass(slots=True)
+class SubscriberStreams(Body):
+    """`subscribing`, or a subscriber-side `updated`: what the subscriber handle receives now."""
+
+    room: str
+    streams: tuple[SubscriberStream, ...]
+    update: bool
+
+
+@dataclass(slots=True)
+class SubscriberUp(Body):
+    room: str | None  # an integer 0 on string_ids servers (a 1.1.2 bug): not trusted
+
+
+@dataclass(slots=True)
+class SubscriberUnsubscribed(Body):
+    room: str
+    feed: str | None
+    mid: str | None
+
+
+@dataclass(slots=True)
+class VideoRoomNotice(Body):
+    """VideoRoom events that carry no state: switched, talking, moderated, forwarders."""
+
+    name: str
+    room: str | None
+    publisher: str | None
+
+
+# --- the envelope -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Event:
+    emitter: str
+    type: int
+    subtype: int
+    timestamp: int  # µs since the epoch, wall clock of the Janus host; 0 when absent
+    session_id: int | None
+    handle_id: int | None
+    opaque_id: str | None
+    body: Body
+
+    @property
+    def type_label(self) -> str:
+        return TYPE_LABELS.get(self.type, UNKNOWN_TYPE_LABEL)
+
+
+ENVELOPE_KEYS = frozenset(
+    ("emitter", "type", "subtype", "timestamp", "session_id", "handle_id", "opaque_id", "event")
+)
+
+Decoder = Callable[[Any, int, DecodeNotes], Body]
+
+
+def decode_event(raw: Any, notes: DecodeNotes) -> Event:
+    """Validate one event object and decode its body; raises DecodeError if unusable."""
+    if type(raw) is not dict:
+        raise DecodeError("event is not a JSON object")
+    event_type = raw.get("type")
+    if type(event_type) is not int:
+        raise DecodeError("event has no integer 'type'")
+    emitter = raw.get("emitter")
+    if type(emitter) is not str or not emitter:
+        raise DecodeError("event has no 'emitter' string")
+    subtype = raw.get("subtype", 0)
+    timestamp = raw.get("timestamp", 0)
+    session_id = raw.get("session_id")
+    handle_id = raw.get("handle_id")
+    opaque_id = raw.get("opaque_id")
+    if type(subtype) is not int or type(timestamp) is not int:
+        raise DecodeError("event 'subtype' and 'timestamp' must be integers")
+    if (session_id is not None and type(session_id) is not int) or (
+        handle_id is not None and type(handle_id) is not int
+    ):
+        raise DecodeError("event 'session_id' and 'handle_id' must be integers")
+    if opaque_id is not None and type(opaque_id) is not str:
+        opaque_id = str(opaque_id)
+        notes.note("field")
+    if not raw.keys() <= ENVELOPE_KEYS:
+        notes.note("field")
+    decoder = DECODERS.get(event_type)
+    if decoder is None:
+        notes.note("type")
+        body: Body = UnknownEvent(event_type)
+    else:
+        body = decoder(raw.get("event"), subtype, notes)
+    return Event(emitter, event_type, subtype, timestamp, session_id, handle_id, opaque_id, body)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _object(body: Any, what: str) -> dict[str, Any]:
+    if type(body) is not dict:
+        raise DecodeError(f"{what} event body is not a JSON object")
+    return body
+
+
+def _str(value: Any) -> str | None:
+    return value if type(value) is str else None
+
+
+def _int(value: Any) -> int | None:
+    """Counters are integers in Janus; a float is accepted, anything else is absent."""
+    if type(value) is int:
+        return value
+    if type(value) is float:
+        return int(value)
+    return None
+
+
+def _bool(value: Any) -> bool | None:
+    return value if type(value) is bool else None
+
+
+def _required_str(body: dict[str, Any], key: str, what: str) -> str:
+    value = body.get(key)
+    if type(value) is not str:
+        raise DecodeError(f"{what} event has no '{key}' string")
+    return value
+
+
+def _id(value: Any) -> str | None:
+    """A VideoRoom room/participant id: an integer, or a string with string_ids."""
+    if type(value) is int:
+        return str(value)
+    if type(value) is str and value:
+        return value
+    return None
+
+
+def _required_room(data: dict[str, Any], name: str) -> str:
+    room = _id(data.get("room"))
+    if room is None:
+        raise DecodeError(f"videoroom '{name}' event has no room id")
+    return room
+
+
+def _check_keys(body: dict[str, Any], known: frozenset[str], notes: DecodeNotes) -> None:
+    if not body.keys() <= known:
+        notes.note("field")
+
+
+# --- per-type decoders (the registry, keyed by the envelope type code) --------------------
+
+_SESSION_KEYS = frozenset(("name", "transport"))
+
+
+def decode_session(body: Any, subtype: int, notes: DecodeNotes) -> Body:
+    body = _object(body, "session")
+    _check_keys(body, _SESSION_KEYS, notes)
+    transport = body.get("transport")
+    transport_name = connection = None
+    if type(transport) is dict:
+        transport_name = _str(transport.get("transport"))
+        connection = _str(transport.get("id"))
+    return SessionEvent(_required_str(body, "name", "session"), transport_name, connection)
+
+
+_HANDLE_KEYS = frozenset(("name", "plugin", "opaque_id", "token"))
+
+
+def decode_handle(body: Any, subtype: int, notes: DecodeNotes) -> Body:
+    body = _object(body, "handle")
+    _check_keys(body, _HANDLE_KEYS, notes)
+    return HandleEvent(_required_str(body, "name", "handle"), _str(body.get("plugin")))
+
+
+def decode_external(body: Any, subtype: int, notes: DecodeNotes) -> Body:
+    body = _object(body, "external")
+    return ExternalEvent(_str(body.get("schema")))
+
+
+def decode_jsep(body: Any, subtype: int, notes: DecodeNotes) -> Body:
+    body = _object(body, "jsep")
+    jsep = body.get("jsep")
+    if type(jsep) is not dict:
+        raise DecodeError("jsep event has no 'jsep' object")
+    return JsepEvent(
+        _str(body.get("owner")) or "unknown",
+        _str(jsep.get("type")) or "unknown",
+        _str(jsep.get("sdp")) or "",
+    )
+
+
+def _endpoint(value: Any) -> PairEndpoint | None:
+    if type(value) is not dict:
+        return None
+    return PairEndpoint(
+        _str(value.get("address")),
+        _int(value.get("port")),
+        _str(value.get("type")),
+        _str(value.get("transport")),
+    )
+
+
+def decode_webrtc(body: Any, subtype: int, notes: DecodeNotes) -> Body:
+    body = _object(body, "webrtc")
+    if subtype == 1:
+        return IceStateEvent(
+            _required_str(body, "ice", "webrtc ice"),
+            _int(body.get("stream_id")),
+            _int(body.get("component_id")),
+        )
+    if subtype == 2:
+        return CandidateEvent("local", _required_str(body, "local-candidate", "webrtc"))
+    if subtype == 3:
+        # Janus forwards the attribute as received, sometimes with a trailing CRLF.
+        return CandidateEvent("remote", _required_str(body, "remote-candidate", "webrtc").strip())
+    if subtype == 4:
+        candidates = body.get("candidates")
+        local = remote = None
+        if type(candidates) is dict:
+            local, remote = _endpoint(candidates.get("local")), _endpoint(candidates.get("remote"))
+        return SelectedPairEvent(_required_str(body, "selected-pair", "webrtc"), local, remote)
+    if subtype == 5:
+        return DtlsEvent(
+            _required_str(body, "dtls", "webrtc dtls"), _int(body.get("retransmissions"))
+        )
+    if subtype == 6:
+        return ConnectionEvent(
+            _required_str(body, "connection", "webrtc"), _str(body.get("reason"))
+        )
+    notes.note("subtype")
+    return UnknownEvent(16)
+
+
+def _media_kind(media: str | None) -> tuple[str, int]:
+    if media is None:
+        return "unknown", 0
+    if media.startswith("video-sim"):
+        layer = media[len("video-sim") :]
+        return "video", int(layer) if layer.isdigit() else 0
+    return media, 0
+
+
+_STAT_KEYS = frozenset(
+    (
+        "mid", "mindex", "media", "codec", "base", "rtt", "rtt-values", "lost", "lost-by-remote",
+        "jitter-local", "jitter-remote", "in-link-quality", "in-media-link-quality",
+        "out-link-quality", "out-media-link-quality", "packets-received", "packets-sent",
+        "bytes-received", "bytes-sent", "bytes-received-lastsec", "bytes-sent-lastsec",
+        "nacks-received", "nacks-sent", "retransmissions-received", "remb-bitrate",
+    )
+)  # fmt: skip
+
+
+def _media_stat(entry: Any, notes: DecodeNotes) -> MediaStat | None:
+    if type(entry) is not dict:
+        notes.note("field")
+        return None
+    if not entry.keys() <= _STAT_KEYS:
+        notes.note("field")
+    get = entry.get
+    kind, layer = _media_kind(_str(get("media")))
+    mid = get("mid")
+    return MediaStat(
+        mid if type(mid) is str else (str(mid) if type(mid) is int else None),
+        _int(get("mindex")),
+        kind,
+        layer,
+        _str(get("codec")),
+        _int(get("packets-received")),
+        _int(get("packets-sent")),
+        _int(get("bytes-received")),
+        _int(get("bytes-sent")),
+        _int(get("bytes-received-lastsec")),
+        _int(get("bytes-sent-lastsec")),
+        _int(get("lost")),
+        _int(get("lost-by-remote")),
+        _int(get("jitter-local")),
+        _int(get("jitter-remote")),
+        _int(get("in-link-quality")),
+        _int(get("in-media-link-quality")),
+        _int(get("out-link-quality")),
+        _int(get("out-media-link-quality")),
+        _int(get("nacks-received")),
+        _int(get("nacks-sent")),
+        _int(get("retransmissions-received")),
+        _int(get("rtt")),
+        _int(get("remb-bitrate")),
+    )
+
+
+def decode_media(body: Any, subtype: int, notes: DecodeNotes) -> Body:
+    if subtype == 3 or (subtype == 0 and type(body) is list):
+        # combine_media_stats=true sends one array per handle instead of one object per medium.
+        entries = body if type(body) is list else [_object(body, "media")]
+        stats = tuple(s for s in (_media_stat(e, notes) for e in entries) if s is not None)
+        return MediaStatsEvent(stats)
+    body = _object(body, "media")
+    kind, _ = _media_kind(_str(body.get("media")))
+    mid = _str(body.get("mid"))
+    if subtype == 1:
+        receiving = body.get("receiving")
+        if type(receiving) is not bool:
+            raise DecodeError("media event has no boolean 'receiving'")
+        return MediaReceivingEvent(
+            kind, mid, _int(body.get("substream")), receiving, _int(body.get("seconds"))
+        )
+    if subtype == 2:
+        return SlowLinkEvent(
+            kind,
+            mid,
+            _required_str(body, "slow_link", "media slow_link"),
+            _int(body.get("lost_lastsec")),
+        )
+    notes.note("subtype")
+    return UnknownEvent(32)
+
+
+def decode_transport(body: Any, subtype: int, notes: DecodeNotes) -> Body:
+    body = _object(body, "transport")
+    data = body.get("data")
+    name = admin_api = None
+    if type(data) is dict:
+        name = _str(data.get("event"))
+        admin_api = _bool(data.get("admin_api"))
+    return TransportEvent(_str(body.get("transport")), _str(body.get("id")), name, admin_api)
+
+
+def parse_server_info(info: dict[str, Any]) -> ServerInfo:
+    """Read the fields a monitor needs out of an `info` reply (Admin API or core event)."""
+    public_ips = info.get("public-ips")
+    plugins = info.get("plugins")
+    handlers = info.get("events")
+    return ServerInfo(
+        name=_str(info.get("name")),
+        version=_int(info.get("version")),
+        version_string=_str(info.get("version_string")),
+        server_name=_str(info.get("server-name")),
+        local_ip=_str(info.get("local-ip")),
+        public_ip=_str(info.get("public-ip")),
+        public_ips=tuple(ip for ip in public_ips if type(ip) is str)
+        if type(public_ips) is list
+        else (),
+        ice_lite=_bool(info.get("ice-lite")),
+        ice_tcp=_bool(info.get("ice-tcp")),
+        full_trickle=_bool(info.get("full-trickle")),
+        mdns_enabled=_bool(info.get("mdns-enabled")),
+        stun_server=_str(info.get("stun-server")),
+        turn_server=_str(info.get("turn-server")),
+        event_handlers=_bool(info.get("event_handlers")),
+        session_timeout=_int(info.get("session-timeout")),
+        plugins=tuple(plugins) if type(plugins) is dict else (),
+        event_handler_names=tuple(handlers) if type(handlers) is dict else (),
+    )
+
+
+def decode_core(body: Any, subtype: int, notes: DecodeNotes) -> Body:
+    body = _object(body, "core")
+    info = body.get("info")
+    status = _str(body.get("status"))
+    if status is None:
+        status = {1: "started", 2: "shutdown"}.get(subtype, "unknown")
+        notes.note("field")
+    return CoreEvent(
+        status,
+        parse_server_info(info) if status == "started" and type(info) is dict else None,
+        _int(body.get("signum")),
+    )
+
+
+def decode_plugin(body: Any, subtype: int, notes: DecodeNotes) -> Body:
+    body = _object(body, "plugin")
+    plugin = _str(body.get("plugin")) or "unknown"
+    data = body.get("data")
+    decoder = PLUGIN_DECODERS.get(plugin)
+    if decoder is None:
+        name = _str(data.get("event")) if type(data) is dict else None
+        return PluginEvent(plugin, name)
+    return decoder(_object(data, plugin), notes)
+
+
+DECODERS: dict[int, Decoder] = {
+    1: decode_session,
+    2: decode_handle,
+    4: decode_external,
+    8: decode_jsep,
+    16: decode_webrtc,
+    32: decode_media,
+    64: decode_plugin,
+    128: decode_transport,
+    256: decode_core,
+}
+
+# --- VideoRoom ----------------------------------------------------------------------------
+
+VideoRoomDecoder = Callable[[dict[str, Any], str, DecodeNotes], Body]
+
+
+def _publisher_streams(value: Any) -> tuple[PublisherStream, ...]:
+    if type(value) is not list:
+        return ()
+    return tuple(
+        PublisherStream(
+            _str(s.get("mid")),
+            _str(s.get("type")),
+            _str(s.get("codec")),
+            bool(s.get("simulcast")),
+            bool(s.get("disabled")),
+        )
+        for s in value
+        if type(s) is dict
+    )
+
+
+def _subscriber_streams(value: Any) -> tuple[SubscriberStream, ...]:
+    if type(value) is not list:
+        return ()
+    streams: list[SubscriberStream] = []
+    for s in value:
+        if type(s) is not dict:
+            continue
+        active = s.get("active", True) is not False
+        mid, kind = _str(s.get("mid")), _str(s.get("type"))
+        feed = _id(s.get("feed_id"))
+        sources = s.get("source_ids")
+        if feed is None and type(sources) is list:
+            # A data m-line relays several publishers: one entry per source keeps feeds complete.
+            streams.extend(SubscriberStream(mid, kind, active, _id(src)) for src in sources)
+        else:
+            streams.append(SubscriberStream(mid, kind, active, feed))
+    return tuple(streams)
+
+
+def _vr_room(cls: type[RoomCreated] | type[RoomEdited] | type[RoomDestroyed]) -> VideoRoomDecoder:
+    def decode(data: dict[str, Any], name: str, notes: DecodeNotes) -> Body:
+        return cls(_required_room(data, name))
+
+    return decode
+
+
+def _required_publisher(data: dict[str, Any], name: str) -> str:
+    publisher = _id(data.get("id"))
+    if publisher is None:
+        raise DecodeError(f"videoroom '{name}' event has no participant id")
+    return publisher
+
+
+def _vr_joined(data: dict[str, Any], name: str, notes: DecodeNotes) -> Body:
+    return PublisherJoined(
+        _required_room(data, name), _required_publisher(data, name), _str(data.get("display"))
+    )
+
+
+def _vr_configured(data: dict[str, Any], name: str, notes: DecodeNotes) -> Body:
+    return PublisherConfigured(
+        _required_room(data, name), _required_publisher(data, name), _int(data.get("bitrate"))
+    )
+
+
+def _vr_published(data: dict[str, Any], name: str, notes: DecodeNotes) -> Body:
+    return PublisherPublished(
+        _required_room(data, name),
+        _required_publisher(data, name),
+        _str(data.get("display")),
+        _publisher_streams(data.get("streams")),
+        update=False,
+    )
+
+
+def _vr_updated(data: dict[str, Any], name: str, notes: DecodeNotes) -> Body:
+    room = _required_room(data, name)
+    if "id" in data:
+        return PublisherPublished(
+            room,
+            _required_publisher(data, name),
+            _str(data.get("display")),
+            _publisher_streams(data.get("streams")),
+            update=True,
+        )
+    return SubscriberStreams(room, _subscriber_streams(data.get("streams")), update=True)
+
+
+def _vr_gone(data: dict[str, Any], name: str, notes: DecodeNotes) -> Body:
+    return PublisherGone(_required_room(data, name), _id(data.get("id")), name)
+
+
+def _vr_subscribing(data: dict[str, Any], name: str, notes: DecodeNotes) -> Body:
+    return SubscriberStreams(
+        _required_room(data, name), _subscriber_streams(data.get("streams")), update=False
+    )
+
+
+def _vr_subscribed(data: dict[str, Any], name: str, notes: DecodeNotes) -> Body:
+    return SubscriberUp(_id(data.get("room")))
+
+
+def _vr_unsubscribed(data: dict[str, Any], name: str, notes: DecodeNotes) -> Body:
+    return SubscriberUnsubscribed(
+        _required_room(data, name), _id(data.get("feed")), _str(data.get("mid"))
+    )
+
+
+def _vr_notice(data: dict[str, Any], name: str, notes: DecodeNotes) -> Body:
+    publisher = data.get("id", data.get("publisher_id"))
+    return VideoRoomNotice(name, _id(data.get("room")), _id(publisher))
+
+
+VIDEOROOM_EVENTS: dict[str, VideoRoomDecoder] = {
+    "created": _vr_room(RoomCreated),
+    "edited": _vr_room(RoomEdited),
+    "destroyed": _vr_room(RoomDestroyed),
+    "joined": _vr_joined,
+    "configured": _vr_configured,
+    "published": _vr_published,
+    "updated": _vr_updated,
+    "unpublished": _vr_gone,
+    "leaving": _vr_gone,
+    "kicked": _vr_gone,
+    "subscribing": _vr_subscribing,
+    "subscribed": _vr_subscribed,
+    "unsubscribed": _vr_unsubscribed,
+    "switched": _vr_notice,
+    "rtp_forward": _vr_notice,
+    "stop_rtp_forward": _vr_notice,
+    "talking": _vr_notice,
+    "stopped-talking": _vr_notice,
+    "moderated": _vr_notice,
+}
+
+
+def decode_videoroom(data: dict[str, Any], notes: DecodeNotes) -> Body:
+    # Most events name themselves in data.event; talking and moderated use data.videoroom.
+    name = data.get("event")
+    if type(name) is not str:
+        name = data.get("videoroom")
+    if type(name) is not str:
+        notes.note("plugin_event")
+        return PluginEvent(VIDEOROOM, None)
+    decoder = VIDEOROOM_EVENTS.get(name)
+    if decoder is None:
+        notes.note("plugin_event")
+        return PluginEvent(VIDEOROOM, name)
+    return decoder(data, name, notes)
+
+
+PLUGIN_DECODERS: dict[str, Callable[[dict[str, Any], DecodeNotes], Body]] = {
+    VIDEOROOM: decode_videoroom,
+}

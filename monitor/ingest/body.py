@@ -1,0 +1,82 @@
+"""Turn a received body into a list of raw event items: decompress with limits, then parse."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import orjson
+
+
+class BodyError(Exception):
+    """A body refused as a whole: HTTP status, the rejection reason label, and a message."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
+    """Inflate at most ``limit`` bytes: a gzip bomb is stopped at the limit, not after it."""
+    out: list[bytes] = []
+    size = 0
+    while True:
+        inflater = zlib.decompressobj(wbits)
+        chunk = inflater.decompress(data, limit - size + 1)
+        size += len(chunk)
+        if size > limit:
+            raise BodyError(
+                413,
+                "decompressed_too_large",
+                f"body inflates to more than webhook.max_decompressed_bytes ({limit} bytes)",
+            )
+        out.append(chunk)
+        if not inflater.eof:
+            if inflater.unconsumed_tail:
+                # Output stopped at the cap with input left: more than the limit would follow.
+                raise BodyError(
+                    413,
+                    "decompressed_too_large",
+                    f"body inflates to more than webhook.max_decompressed_bytes ({limit} bytes)",
+                )
+            raise BodyError(400, "bad_compression", "compressed body is truncated")
+        data = inflater.unused_data
+        if not data:
+            return b"".join(out)
+
+
+def decompress(raw: bytes, encoding: str | None, limit: int) -> bytes:
+    coding = (encoding or "").strip().lower()
+    if coding in ("", "identity"):
+        return raw
+    try:
+        if coding in ("gzip", "x-gzip"):
+            return _inflate(raw, 16 + zlib.MAX_WBITS, limit)
+        if coding == "deflate":
+            # RFC 9110 deflate is zlib-wrapped; some senders use raw deflate: accept both.
+            wrapped = len(raw) >= 2 and (raw[0] & 0x0F) == 8 and (raw[0] << 8 | raw[1]) % 31 == 0
+            return _inflate(raw, zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS, limit)
+    except zlib.error as exc:
+        raise BodyError(400, "bad_compression", f"cannot decompress {coding} body: {exc}") from None
+    raise BodyError(
+        415,
+        "unsupported_encoding",
+        f"unsupported Content-Encoding {encoding!r}: send gzip, deflate or no encoding",
+    )
+
+
+def parse_items(data: bytes | str) -> list[Any]:
+    """A JSON object is one event, an array is a batch of them (sampleevh grouping)."""
+    if not data:
+        raise BodyError(400, "malformed_json", "body is empty: expected a JSON object or array")
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BodyError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
+    if type(parsed) is list:
+        return parsed
+    if type(parsed) is dict:
+        return [parsed]
+    raise BodyError(400, "bad_body", "body must be a JSON object or an array of event objects")

@@ -1,0 +1,82 @@
+"""POST {webhook.path}: sampleevh delivery. Answer fast: Janus sends one POST at a time."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+import structlog
+from aiohttp import web
+
+from monitor.ingest.auth import CHALLENGE, authorized
+from monitor.ingest.body import BodyError, decompress, parse_items
+from monitor.runtime import RUNTIME
+
+log = structlog.get_logger("monitor.ingest")
+
+
+def json_response(
+    payload: object, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(payload), status=status, content_type="application/json", headers=headers
+    )
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes:
+    length = request.content_length
+    if length is not None and length > limit:
+        raise BodyError(413, "too_large", f"body is over webhook.max_body_bytes ({limit} bytes)")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise BodyError(
+                413, "too_large", f"body is over webhook.max_body_bytes ({limit} bytes)"
+            )
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def receive_events(request: web.Request) -> web.StreamResponse:
+    runtime = request.app[RUNTIME]
+    webhook = runtime.config.webhook
+    started = time.perf_counter()
+    encoding = request.headers.get("Content-Encoding")
+    if not authorized(request.headers.get("Authorization"), webhook.basic_auth):
+        runtime.stats.reject("unauthorized")
+        runtime.stats.request("http", 401)
+        log.warning("webhook_batch", transport="http", status=401, remote=request.remote,
+                    error="missing or wrong credentials")  # fmt: skip
+        if request.content_length and request.content_length <= webhook.max_body_bytes:
+            await request.read()  # drain it so the connection stays usable for the next POST
+        return json_response(
+            {"error": "missing or wrong credentials (HTTP basic auth)"}, 401, CHALLENGE
+        )
+    try:
+        raw = await read_limited(request, webhook.max_body_bytes)
+        items = parse_items(decompress(raw, encoding, webhook.max_decompressed_bytes))
+    except BodyError as exc:
+        runtime.stats.reject(exc.reason)
+        runtime.stats.request("http", exc.status)
+        log.warning("webhook_batch", transport="http", status=exc.status, remote=request.remote,
+                    encoding=encoding, reason=exc.reason, error=exc.message)  # fmt: skip
+        response = json_response({"error": exc.message}, exc.status)
+        if exc.status == 413:
+            response.force_close()  # the rest of the body is not read
+        return response
+    result = runtime.pipeline.ingest(items)
+    runtime.stats.request("http", 200)
+    log.info(
+        "webhook_batch",
+        transport="http",
+        status=200,
+        servers=sorted(result.emitters),
+        bytes=len(raw),
+        encoding=encoding,
+        accepted=result.accepted,
+        rejected=result.rejected,
+        duration_ms=round((time.perf_counter() - started) * 1000, 3),
+    )
+    return json_response(result.as_json())

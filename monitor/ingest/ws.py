@@ -1,0 +1,74 @@
+"""GET {webhook.path} as a WebSocket (wsevh, subprotocol janus-event-handlers)."""
+
+from __future__ import annotations
+
+import time
+import weakref
+
+import orjson
+import structlog
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from monitor.ingest.auth import CHALLENGE, authorized
+from monitor.ingest.body import BodyError, parse_items
+from monitor.ingest.http import json_response
+from monitor.runtime import RUNTIME
+
+SUBPROTOCOL = "janus-event-handlers"
+OPEN_SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("open_sockets")
+
+log = structlog.get_logger("monitor.ingest")
+
+
+async def receive_event_socket(request: web.Request) -> web.StreamResponse:
+    runtime = request.app[RUNTIME]
+    webhook = runtime.config.webhook
+    socket = web.WebSocketResponse(protocols=(SUBPROTOCOL,), max_msg_size=webhook.max_body_bytes,
+                                   heartbeat=30.0)  # fmt: skip
+    if not socket.can_prepare(request).ok:
+        return json_response(
+            {"error": f"POST events here, or open a WebSocket (subprotocol {SUBPROTOCOL})"}, 400
+        )
+    if not authorized(request.headers.get("Authorization"), webhook.basic_auth):
+        runtime.stats.reject("unauthorized")
+        runtime.stats.request("ws", 401)
+        log.warning("webhook_socket_refused", remote=request.remote, status=401)
+        return json_response(
+            {"error": "missing or wrong credentials (HTTP basic auth)"}, 401, CHALLENGE
+        )
+    await socket.prepare(request)
+    request.app[OPEN_SOCKETS].add(socket)
+    log.info("webhook_socket_open", remote=request.remote, protocol=socket.ws_protocol)
+    async for message in socket:
+        if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+            started = time.perf_counter()
+            try:
+                items = parse_items(message.data)
+            except BodyError as exc:
+                runtime.stats.reject(exc.reason)
+                runtime.stats.request("ws", exc.status)
+                log.warning("webhook_batch", transport="ws", status=exc.status,
+                            reason=exc.reason, error=exc.message)  # fmt: skip
+                await socket.send_str(orjson.dumps({"error": exc.message}).decode())
+                continue
+            result = runtime.pipeline.ingest(items)
+            runtime.stats.request("ws", 200)
+            log.info(
+                "webhook_batch",
+                transport="ws",
+                status=200,
+                servers=sorted(result.emitters),
+                bytes=len(message.data),
+                accepted=result.accepted,
+                rejected=result.rejected,
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            )
+            await socket.send_str(orjson.dumps(result.as_json()).decode())
+        elif message.type == WSMsgType.ERROR:
+            error = socket.exception()
+            if getattr(error, "code", None) == WSCloseCode.MESSAGE_TOO_BIG:
+                runtime.stats.reject("too_large")
+                runtime.stats.request("ws", 413)
+            log.warning("webhook_socket_error", remote=request.remote, error=str(error))
+    log.info("webhook_socket_closed", remote=request.remote, code=socket.close_code)
+    return socket

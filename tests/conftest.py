@@ -1,0 +1,151 @@
+"""Shared test helpers: the Janus 1.1.2 fixtures, config builders, a clock, a running daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.app import build_runtime, start
+from monitor.config import Config, parse_config
+from monitor.events import DecodeNotes, Event, decode_event
+from monitor.runtime import Runtime
+
+FIXTURES = Path(__file__).parent / "fixtures" / "janus-1.1.2"
+EVENTS = FIXTURES / "events"
+ADMIN = FIXTURES / "admin"
+IN_CI = os.environ.get("CI") == "true"
+
+
+def scenarios() -> list[str]:
+    return sorted(p.name for p in EVENTS.iterdir() if p.is_dir())
+
+
+def body_paths(scenario: str) -> list[Path]:
+    """The POST bodies Janus sent in one scenario, in arrival order (decoded .json copies)."""
+    return sorted((EVENTS / scenario).glob("[0-9]*.json"))
+
+
+def bodies(scenario: str) -> list[bytes]:
+    return [p.read_bytes() for p in body_paths(scenario)]
+
+
+def items_of(path: Path) -> list[dict[str, Any]]:
+    parsed = json.loads(path.read_bytes())
+    return parsed if isinstance(parsed, list) else [parsed]
+
+
+def events_of(scenario: str, upto: str | None = None) -> list[Event]:
+    """Decoded events of a scenario, up to and including the body file named ``upto``."""
+    out: list[Event] = []
+    notes = DecodeNotes()
+    for path in body_paths(scenario):
+        out.extend(decode_event(item, notes) for item in items_of(path))
+        if upto is not None and path.stem == upto:
+            break
+    return out
+
+
+def make_config(yaml_text: str = "", **env: str) -> Config:
+    return parse_config(yaml_text, env=env)
+
+
+def metric_samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Parse a /metrics rendering into {(sample name, labels): value}."""
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return samples
+
+
+def sample(
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
+
+
+def series(
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str
+) -> list[dict[str, str]]:
+    return [dict(labels) for (n, labels) in samples if n == name]
+
+
+def require_tool(name: str) -> str:
+    """Path of an external tool; a missing one fails under CI=true and skips elsewhere."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (make test installs it as root)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@dataclass
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@dataclass
+class Daemon:
+    """A daemon serving on a free port, with a client session pointed at it."""
+
+    runtime: Runtime
+    base: str
+    http: aiohttp.ClientSession
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    async def post_events(
+        self, body: bytes, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, Any], aiohttp.typedefs.LooseHeaders]:
+        path = self.runtime.config.webhook.path
+        async with self.http.post(self.url(path), data=body, headers=headers or {}) as response:
+            return response.status, await response.json(), response.headers
+
+    async def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        async with self.http.get(self.url("/metrics")) as response:
+            assert response.status == 200
+            return metric_samples(await response.text())
+
+
+async def run_daemon(config: Config, config_path: Path | None = None) -> AsyncIterator[Daemon]:
+    runtime = build_runtime(config, config_path)
+    runner = await start(runtime, "127.0.0.1", 0)
+    host, port = runner.addresses[0][:2]
+    # auto_decompress=False: the tests send Content-Encoding bodies exactly as Janus does.
+    async with aiohttp.ClientSession(auto_decompress=False) as http:
+        try:
+            yield Daemon(runtime, f"http://{host}:{port}", http)
+        finally:
+            await runner.cleanup()
+
+
+@pytest.fixture
+async def daemon() -> AsyncIterator[Daemon]:
+    """A daemon with one target, janus-lab-1 (the fixtures' emitter), and default settings."""
+    async for running in run_daemon(make_config("targets: [{name: janus-lab-1}]")):
+        yield running
