@@ -230,7 +230,7 @@ class TargetConfig:
     reconcile_interval: Annotated[Duration, _Check(lambda v: v >= 1.0, "must be at least 1s")] = (
         30.0
     )
-    room_secrets: Mapping[str, Secret] = field(default_factory=dict)
+    room_secrets: Mapping[str, Secret] = field(default_factory=lambda: types.MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,7 +376,8 @@ def _convert(hint: Any, raw: Any, path: str, env: Mapping[str, str]) -> Any:
     value = _convert_plain(hint, kind, raw, path, env)
     for check in checks:
         if not check.ok(value):
-            shown = "" if isinstance(value, Secret) or hint is Secret else f", got {_show(value)}"
+            # Show what the user wrote ('500ms'), not what it parsed to; never a secret.
+            shown = "" if hint is Secret else f", got {_show(raw)}"
             raise ConfigError(path, check.message + shown)
     return value
 

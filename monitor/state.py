@@ -242,24 +242,29 @@ class State:
 
     def _remove_handle(
         self, server: Server, session: Session, handle_id: int, gone_at: float | None
-    ) -> None:
-        """Forget a handle; with ``gone_at``, late events for it will not bring it back."""
+    ) -> bool:
+        """Forget a handle; with ``gone_at``, late events for it will not bring it back.
+
+        Returns whether a publisher went with it.
+        """
         handle = session.handles.pop(handle_id, None)
         if gone_at is not None:
             server.gone_handles[(session.session_id, handle_id)] = gone_at
         if handle is None:
-            return
+            return False
         server.handle_count -= 1
         self.handle_count -= 1
-        self._forget_role(server, handle)
+        return self._forget_role(server, handle)
 
-    def _forget_role(self, server: Server, handle: Handle) -> None:
+    def _forget_role(self, server: Server, handle: Handle) -> bool:
         key = (handle.session_id, handle.handle_id)
+        server.subscribers.pop(key, None)
         if handle.publisher_id is not None and handle.room is not None:
             publisher = server.publishers.get((handle.room, handle.publisher_id))
             if publisher is not None and publisher.handle == key:
                 self._remove_publisher(server, publisher)
-        server.subscribers.pop(key, None)
+                return True
+        return False
 
     def _remove_session(self, server: Server, session_id: int, now: float) -> None:
         server.gone_sessions[session_id] = now
@@ -321,7 +326,9 @@ class State:
         for session in list(server.sessions.values()):
             stale = [h.handle_id for h in session.handles.values() if h.seen < horizon]
             for handle_id in stale:
-                self._remove_handle(server, session, handle_id, None)
+                if self._remove_handle(server, session, handle_id, None):
+                    self._count_drop("publisher", "stale")
+                    dropped += 1
             self._count_drop("handle", "stale", len(stale))
             dropped += len(stale)
             if session.seen < horizon and not session.handles:
