@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.app import build_runtime, start
@@ -103,6 +104,14 @@ class FakeClock:
         self.now += seconds
 
 
+@pytest.fixture(autouse=True)
+def keep_logging_config() -> Iterator[None]:
+    """A config (re)load reconfigures structlog for the whole process; put it back afterwards."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
@@ -125,6 +134,12 @@ class Daemon:
         path = self.runtime.config.webhook.path
         async with self.http.post(self.url(path), data=body, headers=headers or {}) as response:
             return response.status, await response.json(), response.headers
+
+    async def get_json(self, path: str) -> Any:
+        async with self.http.get(self.url(path)) as response:
+            assert response.status == 200, path
+            assert response.content_type == "application/json"
+            return await response.json()
 
     async def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
         async with self.http.get(self.url("/metrics")) as response:

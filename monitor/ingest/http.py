@@ -48,9 +48,10 @@ async def receive_events(request: web.Request) -> web.StreamResponse:
         runtime.stats.reject("unauthorized")
         runtime.stats.request("http", 401)
         log.warning("webhook_batch", transport="http", status=401, remote=request.remote,
+                    reason="unauthorized", accepted=0, rejected=1,
                     error="missing or wrong credentials")  # fmt: skip
-        if request.content_length and request.content_length <= webhook.max_body_bytes:
-            await request.read()  # drain it so the connection stays usable for the next POST
+        # The unread body is drained by aiohttp after the answer (lingering read), which keeps
+        # the connection usable; request.read() here would fail over client_max_size (1 MiB).
         return json_response(
             {"error": "missing or wrong credentials (HTTP basic auth)"}, 401, CHALLENGE
         )
@@ -61,9 +62,10 @@ async def receive_events(request: web.Request) -> web.StreamResponse:
         runtime.stats.reject(exc.reason)
         runtime.stats.request("http", exc.status)
         log.warning("webhook_batch", transport="http", status=exc.status, remote=request.remote,
-                    encoding=encoding, reason=exc.reason, error=exc.message)  # fmt: skip
+                    encoding=encoding, reason=exc.reason, accepted=0, rejected=1,
+                    error=exc.message)  # fmt: skip
         response = json_response({"error": exc.message}, exc.status)
-        if exc.status == 413:
+        if exc.reason == "too_large":
             response.force_close()  # the rest of the body is not read
         return response
     result = runtime.pipeline.ingest(items)

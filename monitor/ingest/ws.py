@@ -48,7 +48,8 @@ async def receive_event_socket(request: web.Request) -> web.StreamResponse:
                 runtime.stats.reject(exc.reason)
                 runtime.stats.request("ws", exc.status)
                 log.warning("webhook_batch", transport="ws", status=exc.status,
-                            reason=exc.reason, error=exc.message)  # fmt: skip
+                            reason=exc.reason, accepted=0, rejected=1,
+                            error=exc.message)  # fmt: skip
                 await socket.send_str(orjson.dumps({"error": exc.message}).decode())
                 continue
             result = runtime.pipeline.ingest(items)
@@ -65,7 +66,7 @@ async def receive_event_socket(request: web.Request) -> web.StreamResponse:
             )
             await socket.send_str(orjson.dumps(result.as_json()).decode())
         elif message.type == WSMsgType.ERROR:
-            error = socket.exception()
+            error = message.data  # the exception; socket.exception() is not always set
             if getattr(error, "code", None) == WSCloseCode.MESSAGE_TOO_BIG:
                 runtime.stats.reject("too_large")
                 runtime.stats.request("ws", 413)

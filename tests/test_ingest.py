@@ -1,0 +1,595 @@
+"""The webhook receiver over real HTTP and WebSocket: bodies, encodings, auth, limits, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import gzip
+import json
+import zlib
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from structlog.testing import capture_logs
+
+from monitor.events import TYPE_LABELS
+from tests.conftest import (
+    EVENTS,
+    Daemon,
+    bodies,
+    body_paths,
+    items_of,
+    make_config,
+    run_daemon,
+    sample,
+    scenarios,
+    series,
+)
+
+# --- helpers (candidates for tests/conftest.py) ----------------------------------------------
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+REJECTED = "janus_monitor_events_rejected_total"
+RECEIVED = "janus_monitor_events_received_total"
+SERVER = "janus-lab-1"
+SUBPROTOCOL = "janus-event-handlers"
+
+
+def index_of(scenario: str) -> list[dict[str, Any]]:
+    """One entry per recorded POST of a scenario: headers, count and types (index.jsonl)."""
+    lines = (EVENTS / scenario / "index.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def rejected(samples: Samples) -> dict[str, float]:
+    """janus_monitor_events_rejected_total by reason."""
+    return {
+        labels["reason"]: samples[(REJECTED, frozenset(labels.items()))]
+        for labels in series(samples, REJECTED)
+    }
+
+
+def rejected_delta(before: Samples, after: Samples) -> dict[str, float]:
+    """The reasons whose rejected counter moved, and by how much."""
+    old, new = rejected(before), rejected(after)
+    moved = {reason: value - old.get(reason, 0.0) for reason, value in new.items()}
+    return {reason: delta for reason, delta in moved.items() if delta}
+
+
+def basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+@asynccontextmanager
+async def counting_client() -> AsyncIterator[tuple[aiohttp.ClientSession, list[object]]]:
+    """A client with one pooled connection that records every new TCP connection it opens."""
+    opened: list[object] = []
+
+    async def on_create(session: object, context: object, params: object) -> None:
+        opened.append(params)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_create_end.append(on_create)
+    connector = aiohttp.TCPConnector(limit=1)
+    async with aiohttp.ClientSession(
+        connector=connector, trace_configs=[trace], auto_decompress=False
+    ) as http:
+        yield http, opened
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 2.0) -> bool:
+    """Poll an async condition briefly; for effects the server records after it answered."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+async def rejections_moved(daemon: Daemon, before: Samples) -> bool:
+    return bool(rejected_delta(before, await daemon.metrics()))
+
+
+def vm_bytes(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"{field} not in /proc/self/status")
+
+
+def reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux clear_refs 5); False where not permitted."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def gzip_bomb(inflated: int, step: int = 1 << 20) -> bytes:
+    """``inflated`` zero bytes gzip-compressed, streamed so the zeros never exist at once."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS, 9, zlib.Z_RLE)
+    zeros = bytes(step)
+    parts = [compressor.compress(zeros) for _ in range(inflated // step)]
+    parts.append(compressor.flush())
+    return b"".join(parts)
+
+
+def raw_deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+def upto(scenario: str, last: str) -> list[bytes]:
+    """A scenario's bodies up to and including file ``last`` (a stem such as 00033)."""
+    return [p.read_bytes() for p in body_paths(scenario) if p.stem <= last]
+
+
+# --- every recorded body -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", scenarios())
+async def test_every_fixture_body_is_accepted(daemon: Daemon, scenario: str) -> None:
+    """Every body Janus 1.1.2 sent in a scenario, POSTed in order, is fully accepted."""
+    paths = body_paths(scenario)
+    recorded = index_of(scenario)
+    assert paths
+    assert len(paths) == len(recorded)
+    for path, entry in zip(paths, recorded, strict=True):
+        status, answer, _ = await daemon.post_events(
+            path.read_bytes(), {"Content-Type": "application/json"}
+        )
+        count = len(items_of(path))
+        assert count == entry["count"], path
+        assert (status, answer) == (200, {"accepted": count, "rejected": 0}), path
+
+
+@pytest.mark.parametrize("scenario", ["50-evh-compress", "56-evh-compress-burst"])
+async def test_real_gzip_bodies_match_their_decoded_twins(daemon: Daemon, scenario: str) -> None:
+    """The exact gzip bodies of compress=true are accepted with their decoded twins' counts."""
+    compressed = sorted((EVENTS / scenario).glob("[0-9]*.json.gz"))
+    assert len(compressed) == len(body_paths(scenario))
+    total = 0
+    for path in compressed:
+        twin = path.with_suffix("")  # 00001.json.gz -> 00001.json
+        assert path.read_bytes()[:2] == b"\x1f\x8b"
+        status, answer, _ = await daemon.post_events(
+            path.read_bytes(), {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        )
+        count = len(items_of(twin))
+        assert (status, answer) == (200, {"accepted": count, "rejected": 0}), path
+        total += count
+    samples = await daemon.metrics()
+    received = sum(
+        sample(samples, RECEIVED, server=SERVER, type=label) or 0 for label in TYPE_LABELS.values()
+    )
+    assert received == total
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        ("deflate", zlib.compress),
+        ("deflate", raw_deflate),
+        ("identity", lambda data: data),
+        ("GZIP", gzip.compress),
+    ],
+    ids=["deflate-zlib", "deflate-raw", "identity", "gzip-uppercase"],
+)
+async def test_other_encodings_are_accepted(
+    daemon: Daemon, encoding: str, encode: Callable[[bytes], bytes]
+) -> None:
+    """deflate (zlib-wrapped and raw), identity and a differently cased gzip all decode."""
+    path = body_paths("10-media")[24]  # 00025: a 6-event batch
+    count = len(items_of(path))
+    assert count > 1
+    status, answer, _ = await daemon.post_events(
+        encode(path.read_bytes()), {"Content-Encoding": encoding}
+    )
+    assert (status, answer) == (200, {"accepted": count, "rejected": 0})
+
+
+async def test_object_body_without_grouping_is_accepted(daemon: Daemon) -> None:
+    """A grouping=false body is a single JSON object and counts as one accepted event."""
+    path = body_paths("51-evh-nogroup-auth")[1]
+    body = path.read_bytes()
+    assert body.lstrip().startswith(b"{")
+    status, answer, _ = await daemon.post_events(body)
+    assert (status, answer) == (200, {"accepted": 1, "rejected": 0})
+
+
+async def test_recorded_basic_auth_header_is_accepted() -> None:
+    """With basic_auth evhuser/evhpass, the Authorization header curl really sent is accepted."""
+    config = make_config(
+        "webhook: {basic_auth: {username: evhuser, password: evhpass}}\n"
+        f"targets: [{{name: {SERVER}}}]"
+    )
+    scenario = "51-evh-nogroup-auth"
+    recorded = index_of(scenario)
+    async for daemon in run_daemon(config):
+        for path, entry in zip(body_paths(scenario), recorded, strict=True):
+            headers = {"Authorization": entry["headers"]["Authorization"]}
+            status, answer, _ = await daemon.post_events(path.read_bytes(), headers)
+            assert (status, answer) == (200, {"accepted": 1, "rejected": 0}), path
+        status, _, _ = await daemon.post_events(body_paths(scenario)[0].read_bytes())
+        assert status == 401
+
+
+# --- refused bodies ------------------------------------------------------------------------
+
+LIMITED = f"""
+webhook: {{basic_auth: {{username: evhuser, password: evhpass}}, max_body_bytes: 4096}}
+targets: [{{name: {SERVER}}}]
+"""
+GOOD_AUTH = {"Authorization": basic("evhuser", "evhpass")}
+BODY = body_paths("10-media")[0].read_bytes()  # one transport event
+
+
+async def _chunks(total: int, size: int = 1000) -> AsyncIterator[bytes]:
+    for start in range(0, total, size):
+        yield b" " * min(size, total - start)
+
+
+def _corrupt_gzip() -> bytes:
+    body = bytearray(gzip.compress(BODY))
+    body[12:20] = b"\xff" * 8  # garbage in the deflate stream
+    return bytes(body)
+
+
+GZIP = {**GOOD_AUTH, "Content-Encoding": "gzip"}
+WRONG_PASSWORD = {"Authorization": basic("evhuser", "evhpas")}
+NOT_BASIC = {"Authorization": "Bearer evhpass"}
+BROTLI = {**GOOD_AUTH, "Content-Encoding": "br"}
+
+# request body (or a factory of a chunked one), headers, status, reason, connection kept
+ERROR_CASES = [
+    pytest.param(b'[{"emitter": "janus-lab-1", ', GOOD_AUTH, 400, "malformed_json", True,
+                 id="malformed-json"),
+    pytest.param(b"42", GOOD_AUTH, 400, "bad_body", True, id="json-number"),
+    pytest.param(b'"janus"', GOOD_AUTH, 400, "bad_body", True, id="json-string"),
+    pytest.param(b"null", GOOD_AUTH, 400, "bad_body", True, id="json-null"),
+    pytest.param(b"", GOOD_AUTH, 400, "malformed_json", True, id="empty"),
+    pytest.param(BODY, {}, 401, "unauthorized", True, id="missing-auth"),
+    pytest.param(BODY, WRONG_PASSWORD, 401, "unauthorized", True, id="wrong-password"),
+    pytest.param(BODY, NOT_BASIC, 401, "unauthorized", True, id="not-basic"),
+    pytest.param(b" " * 4097, GOOD_AUTH, 413, "too_large", False, id="too-large"),
+    pytest.param(lambda: _chunks(10_000), GOOD_AUTH, 413, "too_large", False,
+                 id="too-large-chunked"),
+    pytest.param(BODY, BROTLI, 415, "unsupported_encoding", True, id="brotli"),
+    pytest.param(gzip.compress(BODY)[:-12], GZIP, 400, "bad_compression", True,
+                 id="gzip-truncated"),
+    pytest.param(_corrupt_gzip(), GZIP, 400, "bad_compression", True, id="gzip-corrupt"),
+    pytest.param(b"", GZIP, 400, "bad_compression", True, id="gzip-empty"),
+    pytest.param(BODY, GZIP, 400, "bad_compression", True, id="gzip-on-plain-json"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "headers", "status", "reason", "kept"), ERROR_CASES)
+async def test_refused_body(
+    body: Any, headers: dict[str, str], status: int, reason: str, kept: bool
+) -> None:
+    """A bad body gets its SPEC status, a JSON error, one rejection under its reason, and
+    the connection stays usable for the next POST unless the server closed it on purpose."""
+    async for daemon in run_daemon(make_config(LIMITED)):
+        url = daemon.url("/events")
+        before = await daemon.metrics()
+        async with counting_client() as (http, opened):
+            data = body() if callable(body) else body
+            async with http.post(url, data=data, headers=headers) as response:
+                assert response.status == status
+                assert response.content_type == "application/json"
+                answer = await response.json()
+                assert set(answer) == {"error"}
+                assert isinstance(answer["error"], str)
+                assert answer["error"]
+                if status == 401:
+                    assert response.headers["WWW-Authenticate"].startswith("Basic ")
+                else:
+                    assert "WWW-Authenticate" not in response.headers
+            after = await daemon.metrics()
+            assert rejected_delta(before, after) == {reason: 1}
+            async with http.post(url, data=BODY, headers=GOOD_AUTH) as response:
+                assert response.status == 200
+                assert await response.json() == {"accepted": 1, "rejected": 0}
+            assert len(opened) == (1 if kept else 2)
+
+
+async def test_unauthorized_large_body_gets_401_and_keeps_the_connection() -> None:
+    """A 2 MB POST without credentials (under max_body_bytes, over aiohttp's 1 MiB
+    client_max_size) still gets the 401 JSON answer, and the connection is reused."""
+    config = make_config(
+        "webhook: {basic_auth: {username: evhuser, password: evhpass}}\n"
+        f"targets: [{{name: {SERVER}}}]"
+    )
+    async for daemon in run_daemon(config):
+        url = daemon.url("/events")
+        before = await daemon.metrics()
+        async with counting_client() as (http, opened):
+            big = b"[" + b" " * (2 * 1024 * 1024) + b"]"
+            async with http.post(url, data=big) as response:
+                assert response.status == 401
+                assert response.headers["WWW-Authenticate"].startswith("Basic ")
+                assert set(await response.json()) == {"error"}
+            headers = {"Authorization": basic("evhuser", "evhpass")}
+            async with http.post(url, data=BODY, headers=headers) as response:
+                assert response.status == 200
+                assert await response.json() == {"accepted": 1, "rejected": 0}
+            assert len(opened) == 1
+        assert rejected_delta(before, await daemon.metrics()) == {"unauthorized": 1}
+
+
+async def test_gzip_bomb_is_refused_within_bounded_memory() -> None:
+    """200 MB of zeros gzipped to a few hundred KB is refused with 413 once the inflated
+    size passes max_decompressed_bytes, and the process peak RSS grows by less than 2x it."""
+    limit = 8 * 1024 * 1024
+    config = make_config(
+        f"webhook: {{max_body_bytes: 1048576, max_decompressed_bytes: {limit}}}\n"
+        f"targets: [{{name: {SERVER}}}]"
+    )
+    bomb = gzip_bomb(200 * 1024 * 1024)
+    assert len(bomb) < 1024 * 1024
+    async for daemon in run_daemon(config):
+        before = await daemon.metrics()
+        field = "VmHWM" if reset_peak_rss() else "VmRSS"
+        memory_before = vm_bytes(field)
+        status, answer, headers = await daemon.post_events(bomb, {"Content-Encoding": "gzip"})
+        grown = vm_bytes(field) - memory_before
+        assert status == 413
+        assert "max_decompressed_bytes" in answer["error"]
+        assert headers.get("Connection") != "close"  # the body was read whole: no need to close
+        assert grown < 2 * limit, f"{field} grew by {grown} bytes"
+        assert rejected_delta(before, await daemon.metrics()) == {"decompressed_too_large": 1}
+        # Just under the limit still inflates and parses (here: a JSON array padded with spaces).
+        padded = b"[" + b" " * (limit - 2) + b"]"
+        status, answer, _ = await daemon.post_events(
+            gzip.compress(padded), {"Content-Encoding": "gzip"}
+        )
+        assert (status, answer) == (200, {"accepted": 0, "rejected": 0})
+
+
+# --- batches with bad items ----------------------------------------------------------------
+
+
+async def test_mixed_batch_keeps_the_good_items(daemon: Daemon) -> None:
+    """Bad items of a batch are refused one by one with their indexes; the good ones land."""
+    good = [item for path in body_paths("10-media")[:33] for item in items_of(path)]
+    joined = next(i for i in good if i.get("event", {}).get("data", {}).get("event") == "joined")
+    no_emitter = copy.deepcopy(good[0])
+    del no_emitter["emitter"]
+    no_room = copy.deepcopy(joined)
+    del no_room["event"]["data"]["room"]
+    string_session = copy.deepcopy(joined)
+    string_session["session_id"] = str(joined["session_id"])
+    batch: list[Any] = list(good)
+    bad_at = [0, 7, 20, len(good) + 3]
+    for index, item in zip(bad_at, [42, no_emitter, no_room, string_session], strict=True):
+        batch.insert(index, item)
+    assert [batch[i] for i in bad_at] == [42, no_emitter, no_room, string_session]
+
+    before = await daemon.metrics()
+    status, answer, _ = await daemon.post_events(json.dumps(batch).encode())
+    assert status == 200
+    assert answer["accepted"] == len(good)
+    assert answer["rejected"] == len(bad_at)
+    assert [error["index"] for error in answer["errors"]] == bad_at
+    assert all(isinstance(e["error"], str) and e["error"] for e in answer["errors"])
+    after = await daemon.metrics()
+    assert rejected_delta(before, after) == {"invalid_event": len(bad_at)}
+    publishers = (await daemon.get_json("/api/v1/publishers"))["publishers"]
+    assert [(p["room"], p["publisher"], p["display"]) for p in publishers] == [
+        ("4321", "2244074596607377", "alice")
+    ]
+
+
+def _with_emitter(item: dict[str, Any], emitter: str) -> dict[str, Any]:
+    return {**item, "emitter": emitter}
+
+
+async def test_unknown_emitters_are_bounded() -> None:
+    """Unknown emitters are tracked under their own names up to max_unknown_emitters; items
+    from more are refused one by one while configured targets keep being accepted."""
+    config = make_config(f"limits: {{max_unknown_emitters: 2}}\ntargets: [{{name: {SERVER}}}]")
+    event = items_of(body_paths("10-media")[0])[0]  # a transport event: no session needed
+    emitters = ["stranger-1", "stranger-2", "stranger-3", SERVER, "stranger-1", "stranger-3"]
+    async for daemon in run_daemon(config):
+        before = await daemon.metrics()
+        batch = [_with_emitter(event, name) for name in emitters]
+        status, answer, _ = await daemon.post_events(json.dumps(batch).encode())
+        assert status == 200
+        assert (answer["accepted"], answer["rejected"]) == (4, 2)
+        assert [error["index"] for error in answer["errors"]] == [2, 5]
+        after = await daemon.metrics()
+        assert rejected_delta(before, after) == {"unknown_emitter_limit": 2}
+        assert sample(after, RECEIVED, server="stranger-1", type="transport") == 2
+        assert sample(after, RECEIVED, server="stranger-3", type="transport") is None
+        servers = (await daemon.get_json("/api/v1/servers"))["servers"]
+        assert {s["name"]: s["configured"] for s in servers} == {
+            SERVER: True,
+            "stranger-1": False,
+            "stranger-2": False,
+        }
+        # The configured target still gets a whole scenario through.
+        for body in bodies("00-startup"):
+            status, answer, _ = await daemon.post_events(body)
+            assert status == 200
+            assert answer["rejected"] == 0
+
+
+async def test_received_counter_by_type(daemon: Daemon) -> None:
+    """events_received_total{server,type} counts every event of a scenario under its type."""
+    scenario = "10-media"
+    expected: Counter[str] = Counter()
+    for path in body_paths(scenario):
+        expected.update(TYPE_LABELS[item["type"]] for item in items_of(path))
+        status, _, _ = await daemon.post_events(path.read_bytes())
+        assert status == 200
+    assert {"plugin", "webrtc", "media", "jsep"} <= set(expected)
+    samples = await daemon.metrics()
+    counted = {
+        labels["type"]: samples[(RECEIVED, frozenset(labels.items()))]
+        for labels in series(samples, RECEIVED)
+        if labels["server"] == SERVER
+    }
+    assert counted == dict(expected)
+
+
+# --- logs and secrets ----------------------------------------------------------------------
+
+PASSWORD = "Evh-pa55word-7c1e"
+ADMIN_SECRET = "adm1n-s3cret-9f2d"
+ROOM_SECRET = "r00m-s3cret-4b8a"
+SECRETS_CONFIG = f"""
+webhook:
+  basic_auth: {{username: evhuser, password: "{PASSWORD}"}}
+targets:
+  - name: {SERVER}
+    admin_url: http://127.0.0.1:7088/admin
+    admin_secret: "{ADMIN_SECRET}"
+    room_secrets: {{"1234": "{ROOM_SECRET}"}}
+"""
+
+
+def _forbidden() -> list[str]:
+    """Every secret, and the forms a request may carry it in."""
+    return [
+        PASSWORD,
+        ADMIN_SECRET,
+        ROOM_SECRET,
+        base64.b64encode(f"evhuser:{PASSWORD}".encode()).decode(),
+        base64.b64encode(PASSWORD.encode()).decode(),
+    ]
+
+
+async def test_one_log_line_per_post_and_no_secret_anywhere() -> None:
+    """Each POST logs exactly one webhook_batch line with status, accepted and rejected, and
+    no secret (even one sent in a failed login) shows in logs, the JSON API or /metrics."""
+    wrong = [
+        basic("evhuser", PASSWORD + "x"),
+        basic("evhuser", PASSWORD.upper()),
+        basic("admin", PASSWORD),
+        basic("evhuser", ADMIN_SECRET),
+        "Basic " + PASSWORD,
+        "Bearer " + PASSWORD,
+        PASSWORD,
+    ]
+    good = {"Authorization": basic("evhuser", PASSWORD)}
+    posts: list[tuple[bytes, dict[str, str], int]] = [
+        *((body, good, 200) for body in upto("10-media", "00033")),
+        *((BODY, {"Authorization": value}, 401) for value in wrong),
+        (BODY, {}, 401),
+        (b"{not json", good, 400),
+        (b"[1]", {**good, "Content-Encoding": "br"}, 415),
+        (b'[{"type": 1}, 42]', good, 200),
+    ]
+    async for daemon in run_daemon(make_config(SECRETS_CONFIG)):
+        with capture_logs() as logs:
+            answers = []
+            for body, headers, status in posts:
+                got, answer, _ = await daemon.post_events(body, headers)
+                assert got == status
+                answers.append(answer)
+        batches = [entry for entry in logs if entry["event"] == "webhook_batch"]
+        assert len(batches) == len(posts)
+        assert [entry["status"] for entry in batches] == [status for _, _, status in posts]
+        for entry, answer in zip(batches, answers, strict=True):
+            assert {"status", "accepted", "rejected"} <= entry.keys()
+            if entry["status"] == 200:
+                assert (entry["accepted"], entry["rejected"]) == (
+                    answer["accepted"],
+                    answer["rejected"],
+                )
+            else:
+                assert (entry["accepted"], entry["rejected"]) == (0, 1)
+        assert batches[-1]["rejected"] == 2
+        texts = {"logs": repr(logs), "answers": repr(answers)}
+        for path in ("/api/v1/servers", "/api/v1/rooms", "/api/v1/publishers", "/metrics", "/"):
+            async with daemon.http.get(daemon.url(path)) as response:
+                assert response.status == 200
+                texts[path] = await response.text()
+        assert "alice" in texts["/api/v1/publishers"]  # the API did show the state
+        for where, text in texts.items():
+            for secret in _forbidden():
+                assert secret not in text, f"a secret shows in {where}"
+
+
+# --- WebSocket (wsevh) ---------------------------------------------------------------------
+
+
+async def test_websocket_frames_are_acked_and_applied(daemon: Daemon) -> None:
+    """Over a janus-event-handlers WebSocket each fixture frame is acked with its counts and
+    lands in state; a malformed frame gets an error and the socket stays open."""
+    url = daemon.url("/events")
+    before = await daemon.metrics()
+    async with daemon.http.ws_connect(url, protocols=(SUBPROTOCOL,)) as ws:
+        assert ws.protocol == SUBPROTOCOL
+        for path in body_paths("10-media")[:33]:
+            await ws.send_str(path.read_text())
+            ack = await ws.receive_json(timeout=5)
+            assert ack == {"accepted": len(items_of(path)), "rejected": 0}, path
+        await ws.send_str('[{"emitter": ')
+        answer = await ws.receive_json(timeout=5)
+        assert set(answer) == {"error"}
+        assert answer["error"]
+        await ws.send_str("17")
+        assert set(await ws.receive_json(timeout=5)) == {"error"}
+        last = body_paths("10-media")[33]
+        await ws.send_bytes(last.read_bytes())
+        assert await ws.receive_json(timeout=5) == {"accepted": len(items_of(last)), "rejected": 0}
+        assert not ws.closed
+    after = await daemon.metrics()
+    assert rejected_delta(before, after) == {"malformed_json": 1, "bad_body": 1}
+    publishers = (await daemon.get_json("/api/v1/publishers"))["publishers"]
+    assert [(p["publisher"], p["display"]) for p in publishers] == [("2244074596607377", "alice")]
+
+
+async def test_websocket_frame_over_limit_closes_with_1009() -> None:
+    """A frame bigger than max_body_bytes closes the socket with 1009 and counts too_large."""
+    config = make_config(f"webhook: {{max_body_bytes: 4096}}\ntargets: [{{name: {SERVER}}}]")
+    async for daemon in run_daemon(config):
+        before = await daemon.metrics()
+        async with daemon.http.ws_connect(daemon.url("/events"), protocols=(SUBPROTOCOL,)) as ws:
+            await ws.send_str("[" + " " * 5000 + "]")
+            message = await ws.receive(timeout=5)
+            assert message.type == aiohttp.WSMsgType.CLOSE
+            assert ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+        assert await eventually(partial(rejections_moved, daemon, before))
+        assert rejected_delta(before, await daemon.metrics()) == {"too_large": 1}
+
+
+async def test_websocket_upgrade_needs_credentials() -> None:
+    """With basic_auth configured, an upgrade without credentials is refused with 401."""
+    config = make_config(
+        "webhook: {basic_auth: {username: evhuser, password: evhpass}}\n"
+        f"targets: [{{name: {SERVER}}}]"
+    )
+    async for daemon in run_daemon(config):
+        url = daemon.url("/events")
+        before = await daemon.metrics()
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await daemon.http.ws_connect(url, protocols=(SUBPROTOCOL,))
+        assert refused.value.status == 401
+        assert refused.value.headers is not None
+        assert refused.value.headers["WWW-Authenticate"].startswith("Basic ")
+        assert rejected_delta(before, await daemon.metrics()) == {"unauthorized": 1}
+        headers = {"Authorization": basic("evhuser", "evhpass")}
+        async with daemon.http.ws_connect(url, protocols=(SUBPROTOCOL,), headers=headers) as ws:
+            await ws.send_bytes(BODY)
+            assert await ws.receive_json(timeout=5) == {"accepted": 1, "rejected": 0}
+
+
+async def test_plain_get_on_webhook_path_is_400(daemon: Daemon) -> None:
+    """A GET on the webhook path without a WebSocket upgrade answers 400 with a JSON error."""
+    async with daemon.http.get(daemon.url("/events")) as response:
+        assert response.status == 400
+        assert response.content_type == "application/json"
+        answer = await response.json()
+    assert set(answer) == {"error"}
+    assert "WebSocket" in answer["error"]

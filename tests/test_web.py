@@ -1,0 +1,178 @@
+"""Operator endpoints: health, readiness, reload, the JSON API, the landing page."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.config import ConfigError, load_config
+from tests.conftest import Daemon, body_paths, run_daemon, sample
+
+SERVER = "janus-lab-1"
+RELOAD_OK = "janus_monitor_config_last_reload_successful"
+ADMIN_SECRET = "adm1n-s3cret-reload-5e7"
+
+
+async def get(daemon: Daemon, path: str) -> tuple[int, str, str]:
+    async with daemon.http.get(daemon.url(path)) as response:
+        return response.status, response.content_type, await response.text()
+
+
+async def reload(daemon: Daemon) -> tuple[int, Any]:
+    async with daemon.http.post(daemon.url("/-/reload")) as response:
+        return response.status, await response.json()
+
+
+async def test_healthy(daemon: Daemon) -> None:
+    """/-/healthy answers 200 while the process serves."""
+    status, _, text = await get(daemon, "/-/healthy")
+    assert status == 200
+    assert text.strip() == "OK"
+
+
+async def test_ready_follows_the_gates(daemon: Daemon) -> None:
+    """/-/ready is 200 with config loaded, 503 naming any registered gate until it clears."""
+    assert (await get(daemon, "/-/ready"))[0] == 200
+    daemon.runtime.ready_gates.add("first poll of janus-lab-1")
+    status, _, text = await get(daemon, "/-/ready")
+    assert status == 503
+    assert "first poll of janus-lab-1" in text
+    daemon.runtime.ready_gates.discard("first poll of janus-lab-1")
+    assert (await get(daemon, "/-/ready"))[0] == 200
+
+
+def _config_text(*targets: str, extra: str = "") -> str:
+    lines = ["targets:"]
+    for name in targets:
+        lines += [f"  - name: {name}", f'    admin_secret: "{ADMIN_SECRET}"{extra}']
+    return "\n".join(lines) + "\n"
+
+
+async def test_reload_applies_a_valid_edit_and_keeps_serving_on_an_invalid_one(
+    tmp_path: Path,
+) -> None:
+    """POST /-/reload applies a valid edit; an invalid one answers 500 with the ConfigError
+    message, sets last_reload_successful to 0 and leaves the running config in place."""
+    path = tmp_path / "janus-monitor.yml"
+    path.write_text(_config_text(SERVER))
+    async for daemon in run_daemon(load_config(path), path):
+        path.write_text(_config_text(SERVER, "janus-lab-2"))
+        assert await reload(daemon) == (200, {"status": "reloaded"})
+        servers = (await daemon.get_json("/api/v1/servers"))["servers"]
+        assert {s["name"]: s["configured"] for s in servers} == {SERVER: True, "janus-lab-2": True}
+        assert sample(await daemon.metrics(), RELOAD_OK) == 1
+
+        path.write_text(_config_text(SERVER, extra="\n    pol_interval: 5s"))
+        with pytest.raises(ConfigError) as expected:
+            load_config(path)
+        status, answer = await reload(daemon)
+        assert (status, answer) == (500, {"error": str(expected.value)})
+        assert "pol_interval" in answer["error"]
+        assert ADMIN_SECRET not in answer["error"]
+        assert sample(await daemon.metrics(), RELOAD_OK) == 0
+        assert [t.name for t in daemon.runtime.config.targets] == [SERVER, "janus-lab-2"]
+        servers = (await daemon.get_json("/api/v1/servers"))["servers"]
+        assert {s["name"]: s["configured"] for s in servers} == {SERVER: True, "janus-lab-2": True}
+        status, answer, _ = await daemon.post_events(body_paths("10-media")[0].read_bytes())
+        assert (status, answer) == (200, {"accepted": 1, "rejected": 0})
+
+        path.write_text(_config_text(SERVER))
+        async with daemon.http.put(daemon.url("/-/reload")) as response:
+            assert response.status == 200
+        assert sample(await daemon.metrics(), RELOAD_OK) == 1
+        servers = (await daemon.get_json("/api/v1/servers"))["servers"]
+        assert {s["name"]: s["configured"] for s in servers} == {SERVER: True, "janus-lab-2": False}
+
+
+async def test_reload_without_a_config_file_is_500(daemon: Daemon) -> None:
+    """A daemon started without a config file cannot reload and says so."""
+    status, answer = await reload(daemon)
+    assert status == 500
+    assert answer == {"error": "no config file to reload"}
+
+
+async def _post_media_upto_00033(daemon: Daemon) -> None:
+    for path in body_paths("10-media"):
+        if path.stem > "00033":
+            break
+        status, answer, _ = await daemon.post_events(path.read_bytes())
+        assert status == 200
+        assert answer["rejected"] == 0
+
+
+async def test_api_shows_the_room_publisher_and_subscriber(daemon: Daemon) -> None:
+    """After 10-media up to 00033 the API shows room 4321 with alice publishing to 1 subscriber."""
+    await _post_media_upto_00033(daemon)
+    servers = (await daemon.get_json("/api/v1/servers"))["servers"]
+    assert len(servers) == 1
+    server = servers[0]
+    assert (server["name"], server["configured"]) == (SERVER, True)
+    assert (server["rooms"], server["publishers"], server["subscribers"]) == (1, 1, 1)
+
+    rooms = (await daemon.get_json("/api/v1/rooms"))["rooms"]
+    assert len(rooms) == 1
+    room = rooms[0]
+    assert (room["server"], room["room"]) == (SERVER, "4321")
+    assert room["publishers"] == ["2244074596607377"]
+    assert room["subscribers"] == 1
+
+    publishers = (await daemon.get_json("/api/v1/publishers"))["publishers"]
+    assert len(publishers) == 1
+    publisher = publishers[0]
+    assert (publisher["server"], publisher["room"], publisher["publisher"]) == (
+        SERVER,
+        "4321",
+        "2244074596607377",
+    )
+    assert publisher["display"] == "alice"
+    assert publisher["publishing"] is True
+    assert publisher["subscribers"] == 1
+    assert publisher["opaque_id"] == "lab-publisher-1"
+
+
+def stable(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """API entries without the fields that change with the clock."""
+    return [{k: v for k, v in entry.items() if k != "last_event_age_seconds"} for entry in entries]
+
+
+@pytest.mark.parametrize("endpoint", ["servers", "rooms", "publishers"])
+async def test_api_server_filter(daemon: Daemon, endpoint: str) -> None:
+    """?server= keeps only that server's entries; an unknown server gives an empty list."""
+    await _post_media_upto_00033(daemon)
+    everything = stable((await daemon.get_json(f"/api/v1/{endpoint}"))[endpoint])
+    assert everything
+    only = stable((await daemon.get_json(f"/api/v1/{endpoint}?server={SERVER}"))[endpoint])
+    assert only == everything
+    assert (await daemon.get_json(f"/api/v1/{endpoint}?server=janus-other"))[endpoint] == []
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.hrefs += [value for name, value in attrs if tag == "a" and name == "href" and value]
+
+
+async def test_landing_page_links_metrics_and_api(daemon: Daemon) -> None:
+    """/ is an HTML page linking /metrics and the JSON API, and every link it has works."""
+    status, content_type, page = await get(daemon, "/")
+    assert status == 200
+    assert content_type == "text/html"
+    links = _Links()
+    links.feed(page)
+    assert {"/metrics", "/api/v1/servers", "/api/v1/rooms", "/api/v1/publishers"} <= set(
+        links.hrefs
+    )
+    for href in links.hrefs:
+        assert (await get(daemon, href))[0] == 200, href
+
+
+@pytest.mark.parametrize("path", ["/nope", "/api/v1/nope", "/api/v2/servers", "/-/nope"])
+async def test_unknown_paths_are_404(daemon: Daemon, path: str) -> None:
+    """Paths the daemon does not serve answer 404."""
+    assert (await get(daemon, path))[0] == 404
