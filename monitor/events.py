@@ -353,22 +353,21 @@ def decode_event(raw: Any, notes: DecodeNotes) -> Event:
     """Validate one event object and decode its body; raises DecodeError if unusable."""
     if type(raw) is not dict:
         raise DecodeError("event is not a JSON object")
-    event_type = raw.get("type")
+    get = raw.get
+    event_type = get("type")
+    emitter = get("emitter")
+    subtype = get("subtype", 0)
+    timestamp = get("timestamp", 0)
+    session_id = get("session_id")
+    handle_id = get("handle_id")
+    opaque_id = get("opaque_id")
     if type(event_type) is not int:
         raise DecodeError("event has no integer 'type'")
-    emitter = raw.get("emitter")
     if type(emitter) is not str or not emitter:
         raise DecodeError("event has no 'emitter' string")
-    subtype = raw.get("subtype", 0)
-    timestamp = raw.get("timestamp", 0)
-    session_id = raw.get("session_id")
-    handle_id = raw.get("handle_id")
-    opaque_id = raw.get("opaque_id")
     if type(subtype) is not int or type(timestamp) is not int:
         raise DecodeError("event 'subtype' and 'timestamp' must be integers")
-    if (session_id is not None and type(session_id) is not int) or (
-        handle_id is not None and type(handle_id) is not int
-    ):
+    if type(session_id) not in _OPTIONAL_INT or type(handle_id) not in _OPTIONAL_INT:
         raise DecodeError("event 'session_id' and 'handle_id' must be integers")
     if opaque_id is not None and type(opaque_id) is not str:
         opaque_id = str(opaque_id)
@@ -380,8 +379,11 @@ def decode_event(raw: Any, notes: DecodeNotes) -> Event:
         notes.note("type")
         body: Body = UnknownEvent(event_type)
     else:
-        body = decoder(raw.get("event"), subtype, notes)
+        body = decoder(get("event"), subtype, notes)
     return Event(emitter, event_type, subtype, timestamp, session_id, handle_id, opaque_id, body)
+
+
+_OPTIONAL_INT = frozenset((int, type(None)))
 
 
 # --- helpers ------------------------------------------------------------------------------
