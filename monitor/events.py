@@ -356,31 +356,45 @@ def decode_event(raw: Any, notes: DecodeNotes) -> Event:
     get = raw.get
     event_type = get("type")
     emitter = get("emitter")
-    subtype = get("subtype", 0)
-    timestamp = get("timestamp", 0)
+    subtype = get("subtype")
+    timestamp = get("timestamp")
     session_id = get("session_id")
     handle_id = get("handle_id")
     opaque_id = get("opaque_id")
+    body_raw = get("event")
     if type(event_type) is not int:
         raise DecodeError("event has no integer 'type'")
     if type(emitter) is not str or not emitter:
         raise DecodeError("event has no 'emitter' string")
-    if type(subtype) is not int or type(timestamp) is not int:
+    if type(subtype) not in _OPTIONAL_INT or type(timestamp) not in _OPTIONAL_INT:
         raise DecodeError("event 'subtype' and 'timestamp' must be integers")
     if type(session_id) not in _OPTIONAL_INT or type(handle_id) not in _OPTIONAL_INT:
         raise DecodeError("event 'session_id' and 'handle_id' must be integers")
     if opaque_id is not None and type(opaque_id) is not str:
         opaque_id = str(opaque_id)
         notes.note("field")
-    if not raw.keys() <= ENVELOPE_KEYS:
+    # Only an envelope with more keys than the known ones it holds can carry an unknown one.
+    known = (
+        2
+        + (subtype is not None)
+        + (timestamp is not None)
+        + (session_id is not None)
+        + (handle_id is not None)
+        + (opaque_id is not None)
+        + (body_raw is not None)
+    )
+    if len(raw) > known and not raw.keys() <= ENVELOPE_KEYS:
         notes.note("field")
+    subtype = subtype or 0
     decoder = DECODERS.get(event_type)
     if decoder is None:
         notes.note("type")
         body: Body = UnknownEvent(event_type)
     else:
-        body = decoder(get("event"), subtype, notes)
-    return Event(emitter, event_type, subtype, timestamp, session_id, handle_id, opaque_id, body)
+        body = decoder(body_raw, subtype, notes)
+    return Event(
+        emitter, event_type, subtype, timestamp or 0, session_id, handle_id, opaque_id, body
+    )
 
 
 _OPTIONAL_INT = frozenset((int, type(None)))
@@ -446,23 +460,36 @@ _SESSION_KEYS = frozenset(("name", "transport"))
 
 
 def decode_session(body: Any, subtype: int, notes: DecodeNotes) -> Body:
-    body = _object(body, "session")
-    _check_keys(body, _SESSION_KEYS, notes)
+    if type(body) is not dict:
+        raise DecodeError("session event body is not a JSON object")
+    name = body.get("name")
+    if type(name) is not str:
+        raise DecodeError("session event has no 'name' string")
+    if len(body) > 2 and not body.keys() <= _SESSION_KEYS:
+        notes.note("field")
     transport = body.get("transport")
-    transport_name = connection = None
-    if type(transport) is dict:
-        transport_name = _str(transport.get("transport"))
-        connection = _str(transport.get("id"))
-    return SessionEvent(_required_str(body, "name", "session"), transport_name, connection)
+    if type(transport) is not dict:
+        return SessionEvent(name, None, None)
+    transport_name, connection = transport.get("transport"), transport.get("id")
+    return SessionEvent(
+        name,
+        transport_name if type(transport_name) is str else None,
+        connection if type(connection) is str else None,
+    )
 
 
 _HANDLE_KEYS = frozenset(("name", "plugin", "opaque_id", "token"))
 
 
 def decode_handle(body: Any, subtype: int, notes: DecodeNotes) -> Body:
-    body = _object(body, "handle")
-    _check_keys(body, _HANDLE_KEYS, notes)
-    return HandleEvent(_required_str(body, "name", "handle"), _str(body.get("plugin")))
+    if type(body) is not dict:
+        raise DecodeError("handle event body is not a JSON object")
+    name, plugin = body.get("name"), body.get("plugin")
+    if type(name) is not str:
+        raise DecodeError("handle event has no 'name' string")
+    if len(body) > 2 and not body.keys() <= _HANDLE_KEYS:
+        notes.note("field")
+    return HandleEvent(name, plugin if type(plugin) is str else None)
 
 
 def decode_external(body: Any, subtype: int, notes: DecodeNotes) -> Body:
@@ -609,13 +636,19 @@ def decode_media(body: Any, subtype: int, notes: DecodeNotes) -> Body:
 
 
 def decode_transport(body: Any, subtype: int, notes: DecodeNotes) -> Body:
-    body = _object(body, "transport")
-    data = body.get("data")
+    if type(body) is not dict:
+        raise DecodeError("transport event body is not a JSON object")
+    get = body.get
+    transport, connection, data = get("transport"), get("id"), get("data")
     name = admin_api = None
     if type(data) is dict:
-        name = _str(data.get("event"))
-        admin_api = _bool(data.get("admin_api"))
-    return TransportEvent(_str(body.get("transport")), _str(body.get("id")), name, admin_api)
+        name, admin_api = data.get("event"), data.get("admin_api")
+    return TransportEvent(
+        transport if type(transport) is str else None,
+        connection if type(connection) is str else None,
+        name if type(name) is str else None,
+        admin_api if type(admin_api) is bool else None,
+    )
 
 
 def parse_server_info(info: dict[str, Any]) -> ServerInfo:

@@ -15,27 +15,53 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 _SECRET_WORDS = ("secret", "password", "passwd", "pwd", "authorization", "token", "admin_key")
 
 
+_secret_key: dict[str, bool] = {}  # key -> whether it names a secret; log keys are few
+
+
+def _names_secret(key: str) -> bool:
+    lowered = key.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
 def redact_secrets(
     logger: Any, method: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """Last line of defence: a key that names a secret never has its value logged."""
     for key in event:
-        lowered = key.lower()
-        if any(word in lowered for word in _SECRET_WORDS):
+        secret = _secret_key.get(key)
+        if secret is None:
+            secret = _secret_key[key] = _names_secret(key)
+        if secret:
             event[key] = "<redacted>"
     return event
 
 
-def _json_dumps(obj: Any, default: Any = None) -> str:
-    return orjson.dumps(obj, default=str).decode()
+def _json_bytes(obj: Any, default: Any = None) -> bytes:
+    return orjson.dumps(obj, default=str)
+
+
+_threshold = logging.INFO
+
+
+def enabled(level: str) -> bool:
+    """Whether a level is logged now: lets the hot path skip building a log call at all."""
+    return _LEVELS[level] >= _threshold
 
 
 def configure_logging(level: str = "info", fmt: str = "auto") -> None:
+    global _threshold
+    _threshold = _LEVELS.get(level, logging.INFO)
     use_json = fmt == "json" or (fmt == "auto" and not sys.stdout.isatty())
     renderer: Any = (
-        structlog.processors.JSONRenderer(serializer=_json_dumps)
+        structlog.processors.JSONRenderer(serializer=_json_bytes)
         if use_json
         else structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+    )
+    # JSON lines go out as the bytes orjson made, without a round trip through str.
+    factory: Any = (
+        structlog.BytesLoggerFactory(sys.stdout.buffer)
+        if use_json and hasattr(sys.stdout, "buffer")
+        else structlog.PrintLoggerFactory(sys.stdout)
     )
     structlog.configure(
         processors=[
@@ -47,6 +73,6 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=factory,
         cache_logger_on_first_use=False,
     )

@@ -169,12 +169,15 @@ class State:
             if name not in self.servers:
                 self.servers[name] = Server(name, configured=True, seen=0.0)
 
-    def accepts_emitter(self, name: str) -> bool:
-        """An unknown emitter is tracked under its own name, up to a bound on their number."""
+    def admit(self, name: str, now: float) -> bool:
+        """Track an emitter: an unknown one gets a server under its own name, up to a bound."""
         if name in self.servers:
             return True
         unknown = sum(1 for s in self.servers.values() if not s.configured)
-        return unknown < self.limits.max_unknown_emitters
+        if unknown >= self.limits.max_unknown_emitters:
+            return False
+        self.servers[name] = Server(name, configured=False, seen=now)
+        return True
 
     def server(self, name: str, now: float) -> Server:
         server = self.servers.get(name)

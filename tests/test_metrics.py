@@ -24,7 +24,7 @@ def render(upto: str = "00052", expose_display: bool = True) -> str:
     stats = Stats(config_reload_ok=True, config_reload_time=1795535400.0)
     pipeline = Pipeline(state, stats, monotonic=lambda: 1000.0, wall=lambda: WALL)
     for path in body_paths("10-media"):
-        result = pipeline.ingest(items_of(path))
+        result = pipeline.process(items_of(path))
         assert result.rejected == 0
         if path.stem == upto:
             break
@@ -99,7 +99,7 @@ def test_display_is_truncated_to_64_characters() -> None:
             "data": {"event": "joined", "room": 7, "id": 8, "display": "x" * 100},
         },
     }
-    pipeline.ingest([joined])
+    pipeline.process([joined])
     text = generate_latest(build_registry(StateCollector(state, Stats(), lambda: True))).decode()
     (labels,) = series(metric_samples(text), "janus_videoroom_publisher_info")
     assert labels["display"] == "x" * 64

@@ -275,7 +275,7 @@ def test_core_shutdown_marks_the_server_down() -> None:
 def test_unknown_emitter_is_tracked_under_its_own_name_up_to_a_bound() -> None:
     """Events from an emitter that is no target get their own server, up to the limit."""
     state = State(Limits(max_unknown_emitters=1), targets=(SERVER,))
-    assert state.accepts_emitter("stray-1")
+    assert state.admit("stray-1", 1000.0)
     state.apply(
         decode_event(
             {"emitter": "stray-1", "type": 1, "session_id": 4, "event": {"name": "created"}},
@@ -285,8 +285,9 @@ def test_unknown_emitter_is_tracked_under_its_own_name_up_to_a_bound() -> None:
     )
     assert state.servers["stray-1"].configured is False
     assert 4 in state.servers["stray-1"].sessions
-    assert not state.accepts_emitter("stray-2")
-    assert state.accepts_emitter(SERVER)
+    assert not state.admit("stray-2", 1000.0)
+    assert "stray-2" not in state.servers
+    assert state.admit(SERVER, 1000.0)
 
 
 def test_idle_unknown_emitter_disappears() -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import orjson
 import structlog
 from aiohttp import web
 
+from monitor import logs
 from monitor.ingest.auth import CHALLENGE, authorized
 from monitor.ingest.body import BodyError, decompress, parse_items
 from monitor.runtime import RUNTIME
@@ -18,15 +20,25 @@ log = structlog.get_logger("monitor.ingest")
 def json_response(
     payload: object, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(payload), status=status, content_type="application/json", headers=headers
-    )
+    all_headers = {"Content-Type": "application/json"}
+    if headers:
+        all_headers.update(headers)
+    return web.Response(body=orjson.dumps(payload), status=status, headers=all_headers)
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes:
     length = request.content_length
     if length is not None and length > limit:
         raise BodyError(413, "too_large", f"body is over webhook.max_body_bytes ({limit} bytes)")
+    if length == 0:
+        return b""
+    if length is not None:
+        try:
+            return await request.content.readexactly(length)
+        except asyncio.IncompleteReadError:
+            raise BodyError(
+                400, "malformed_json", "body is shorter than its Content-Length"
+            ) from None
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_any():
@@ -69,16 +81,19 @@ async def receive_events(request: web.Request) -> web.StreamResponse:
             response.force_close()  # the rest of the body is not read
         return response
     result = runtime.pipeline.ingest(items)
+    # State is updated right after the answer is written, not before: Janus waits for it.
+    asyncio.get_running_loop().call_soon(runtime.pipeline.commit, result)
     runtime.stats.request("http", 200)
-    log.info(
-        "webhook_batch",
-        transport="http",
-        status=200,
-        servers=sorted(result.emitters),
-        bytes=len(raw),
-        encoding=encoding,
-        accepted=result.accepted,
-        rejected=result.rejected,
-        duration_ms=round((time.perf_counter() - started) * 1000, 3),
-    )
+    if logs.enabled("info"):
+        log.info(
+            "webhook_batch",
+            transport="http",
+            status=200,
+            servers=sorted(result.emitters),
+            bytes=len(raw),
+            encoding=encoding,
+            accepted=result.accepted,
+            rejected=result.rejected,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
     return json_response(result.as_json())

@@ -1,7 +1,12 @@
 """Decoded items -> state: the one path both receivers use, with its counters.
 
+Two steps, so the answer to Janus does not wait for the state update: ``ingest`` validates and
+decodes every item (the answer reports exactly what was accepted), ``commit`` applies the
+accepted events to state and counts them. Receivers answer in between: sampleevh sends one
+POST at a time from one thread and its queue grows while we are slow.
+
 This is the webhook hot path (every event of every POST): per-batch work is hoisted out of
-the loop, and per-emitter lookups are cached while consecutive events share an emitter.
+the loops, and per-emitter lookups are cached while consecutive events share an emitter.
 """
 
 from __future__ import annotations
@@ -14,7 +19,14 @@ from typing import Any
 
 import structlog
 
-from monitor.events import TYPE_LABELS, UNKNOWN_TYPE_LABEL, DecodeError, DecodeNotes, decode_event
+from monitor.events import (
+    TYPE_LABELS,
+    UNKNOWN_TYPE_LABEL,
+    DecodeError,
+    DecodeNotes,
+    Event,
+    decode_event,
+)
 from monitor.metrics import Stats
 from monitor.state import State
 
@@ -29,6 +41,8 @@ class BatchResult:
     rejected: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     emitters: set[str] = field(default_factory=set)
+    events: list[Event] = field(default_factory=list)  # accepted, waiting for commit
+    notes: DecodeNotes = field(default_factory=DecodeNotes)
 
     def as_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"accepted": self.accepted, "rejected": self.rejected}
@@ -52,31 +66,26 @@ class Pipeline:
         self.monotonic = monotonic
         self.wall = wall
 
+    def process(self, items: list[Any]) -> BatchResult:
+        """ingest then commit at once, for callers that answer nobody."""
+        result = self.ingest(items)
+        self.commit(result)
+        return result
+
     def ingest(self, items: list[Any]) -> BatchResult:
+        """Decode every item; what is accepted waits in the result for ``commit``."""
         result = BatchResult()
-        notes = DecodeNotes()
-        apply = self.state.apply
-        now = self.monotonic()
-        wall_us = self.wall() * 1_000_000
-        per_emitter: dict[str, dict[int, int]] = {}  # emitter -> type code -> accepted
-        emitter: str | None = None
-        counts: dict[int, int] = {}
-        lag_bounds: tuple[float, ...] = ()
-        lag_counts: list[int] = []
-        lag_total = 0.0
+        notes = result.notes
+        events = result.events
+        admitted: str | None = None
         for index, raw in enumerate(items):
             try:
                 event = decode_event(raw, notes)
             except DecodeError as exc:
                 self._reject(result, index, "invalid_event", str(exc))
                 continue
-            if event.emitter != emitter:
-                if emitter is not None:
-                    self.stats.lag(emitter).total += lag_total
-                    lag_total = 0.0
-                emitter = event.emitter
-                if not self.state.accepts_emitter(emitter):
-                    emitter = None
+            if event.emitter != admitted:
+                if not self.state.admit(event.emitter, self.monotonic()):
                     self._reject(
                         result,
                         index,
@@ -85,15 +94,39 @@ class Pipeline:
                         "(limits.max_unknown_emitters)",
                     )
                     continue
+                admitted = event.emitter
+                result.emitters.add(admitted)
+            events.append(event)
+        result.accepted = len(events)
+        return result
+
+    def commit(self, result: BatchResult) -> None:
+        """Apply accepted events to state, in order, and count them."""
+        apply = self.state.apply
+        stats = self.stats
+        now = self.monotonic()
+        wall_us = self.wall() * 1_000_000
+        per_emitter: dict[str, dict[int, int]] = {}  # emitter -> type code -> applied
+        emitter: str | None = None
+        counts: dict[int, int] = {}
+        lag_bounds: tuple[float, ...] = ()
+        lag_counts: list[int] = []
+        lag_total = 0.0
+        for event in result.events:
+            if event.emitter != emitter:
+                if emitter is not None:
+                    stats.lag(emitter).total += lag_total
+                    lag_total = 0.0
+                emitter = event.emitter
                 counts = per_emitter.setdefault(emitter, {})
-                histogram = self.stats.lag(emitter)
+                histogram = stats.lag(emitter)
                 lag_bounds, lag_counts = histogram.bounds, histogram.counts
             try:
                 apply(event, now)
             except Exception:
                 # A bug must not cost the rest of the batch, nor the daemon.
                 log.exception("event_apply_failed", server=emitter, type=event.type_label)
-                self._reject(result, index, "internal_error", "event could not be applied")
+                stats.reject("internal_error")
                 continue
             event_type = event.type
             counts[event_type] = counts.get(event_type, 0) + 1
@@ -104,19 +137,16 @@ class Pipeline:
                 lag_counts[bisect_left(lag_bounds, lag)] += 1
                 lag_total += lag
         if emitter is not None:
-            self.stats.lag(emitter).total += lag_total
-        received = self.stats.events_received
+            stats.lag(emitter).total += lag_total
+        received = stats.events_received
         for name, by_type in per_emitter.items():
             for event_type, count in by_type.items():
                 key = (name, TYPE_LABELS.get(event_type, UNKNOWN_TYPE_LABEL))
                 received[key] = received.get(key, 0) + count
-                result.accepted += count
-            if by_type:
-                result.emitters.add(name)
-        unknown = self.stats.events_unknown
-        for what, count in notes.unknown.items():
+        unknown = stats.events_unknown
+        for what, count in result.notes.unknown.items():
             unknown[what] = unknown.get(what, 0) + count
-        return result
+        result.events = []
 
     def _reject(self, result: BatchResult, index: int, reason: str, message: str) -> None:
         result.rejected += 1

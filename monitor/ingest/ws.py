@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
 
@@ -53,6 +54,7 @@ async def receive_event_socket(request: web.Request) -> web.StreamResponse:
                 await socket.send_str(orjson.dumps({"error": exc.message}).decode())
                 continue
             result = runtime.pipeline.ingest(items)
+            asyncio.get_running_loop().call_soon(runtime.pipeline.commit, result)
             runtime.stats.request("ws", 200)
             log.info(
                 "webhook_batch",
