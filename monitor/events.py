@@ -168,12 +168,34 @@ class MediaStatsEvent(Body):
     stats: tuple[MediaStat, ...]
 
 
-@dataclass(slots=True)
 class TransportEvent(Body):
-    transport: str | None
-    connection_id: str | None
-    name: str | None
-    admin_api: bool | None
+    """A transport's connection/request notice. Nothing tracks these yet, and they are a third
+    to a half of all events, so fields are read from the JSON only when asked for."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self._raw = raw
+
+    def _data(self, key: str) -> Any:
+        data = self._raw.get("data")
+        return data.get(key) if type(data) is dict else None
+
+    @property
+    def transport(self) -> str | None:
+        return _str(self._raw.get("transport"))
+
+    @property
+    def connection_id(self) -> str | None:
+        return _str(self._raw.get("id"))
+
+    @property
+    def name(self) -> str | None:
+        return _str(self._data("event"))
+
+    @property
+    def admin_api(self) -> bool | None:
+        return _bool(self._data("admin_api"))
 
 
 @dataclass(slots=True)
@@ -638,17 +660,7 @@ def decode_media(body: Any, subtype: int, notes: DecodeNotes) -> Body:
 def decode_transport(body: Any, subtype: int, notes: DecodeNotes) -> Body:
     if type(body) is not dict:
         raise DecodeError("transport event body is not a JSON object")
-    get = body.get
-    transport, connection, data = get("transport"), get("id"), get("data")
-    name = admin_api = None
-    if type(data) is dict:
-        name, admin_api = data.get("event"), data.get("admin_api")
-    return TransportEvent(
-        transport if type(transport) is str else None,
-        connection if type(connection) is str else None,
-        name if type(name) is str else None,
-        admin_api if type(admin_api) is bool else None,
-    )
+    return TransportEvent(body)
 
 
 def parse_server_info(info: dict[str, Any]) -> ServerInfo:

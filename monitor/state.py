@@ -17,7 +17,7 @@ Janus 1.1.2 facts this relies on (janus-protocol.md §1.2, §2, fixture README):
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from monitor.events import (
@@ -188,15 +188,28 @@ class State:
     # --- the door --------------------------------------------------------------------------
 
     def apply(self, event: Event, now: float) -> None:
-        server = self.server(event.emitter, now)
-        server.seen = now
-        if event.timestamp > server.last_event_timestamp:
-            server.last_event_timestamp = event.timestamp
-        applier = APPLIERS.get(type(event.body))
-        if applier is not None:
-            applier(self, server, event, now)
-        elif event.session_id is not None:
-            self._touch(server, event, now)
+        self.apply_all((event,), now)
+
+    def apply_all(self, events: Iterable[Event], now: float) -> list[tuple[Event, Exception]]:
+        """Apply events in order; one that fails is returned with its error, the rest go on."""
+        failed: list[tuple[Event, Exception]] = []
+        server: Server | None = None
+        appliers = APPLIERS
+        for event in events:
+            if server is None or event.emitter != server.name:
+                server = self.server(event.emitter, now)
+                server.seen = now
+            if event.timestamp > server.last_event_timestamp:
+                server.last_event_timestamp = event.timestamp
+            applier = appliers.get(type(event.body))
+            try:
+                if applier is not None:
+                    applier(self, server, event, now)
+                elif event.session_id is not None:
+                    self._touch(server, event, now)
+            except Exception as exc:  # a bug must not cost the other events
+                failed.append((event, exc))
+        return failed
 
     # --- sessions and handles --------------------------------------------------------------
 

@@ -9,7 +9,6 @@ import orjson
 import structlog
 from aiohttp import web
 
-from monitor import logs
 from monitor.ingest.auth import CHALLENGE, authorized
 from monitor.ingest.body import BodyError, decompress, parse_items
 from monitor.runtime import RUNTIME
@@ -81,19 +80,13 @@ async def receive_events(request: web.Request) -> web.StreamResponse:
             response.force_close()  # the rest of the body is not read
         return response
     result = runtime.pipeline.ingest(items)
-    # State is updated right after the answer is written, not before: Janus waits for it.
-    asyncio.get_running_loop().call_soon(runtime.pipeline.commit, result)
     runtime.stats.request("http", 200)
-    if logs.enabled("info"):
-        log.info(
-            "webhook_batch",
-            transport="http",
-            status=200,
-            servers=sorted(result.emitters),
-            bytes=len(raw),
-            encoding=encoding,
-            accepted=result.accepted,
-            rejected=result.rejected,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-        )
+    # State and the log line are done right after the answer is written: Janus waits for it.
+    fields = {
+        "transport": "http",
+        "bytes": len(raw),
+        "encoding": encoding,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
+    asyncio.get_running_loop().call_soon(runtime.pipeline.after_answer, result, fields)
     return json_response(result.as_json())

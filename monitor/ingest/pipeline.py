@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from monitor import logs
 from monitor.events import (
     TYPE_LABELS,
     UNKNOWN_TYPE_LABEL,
@@ -100,19 +101,42 @@ class Pipeline:
         result.accepted = len(events)
         return result
 
+    def after_answer(self, result: BatchResult, log_fields: dict[str, Any]) -> None:
+        """What a receiver defers until its answer is on the wire: commit, then log the batch."""
+        self.commit(result)
+        if logs.enabled("info"):
+            log.info(
+                "webhook_batch",
+                status=200,
+                servers=sorted(result.emitters),
+                accepted=result.accepted,
+                rejected=result.rejected,
+                **log_fields,
+            )
+
     def commit(self, result: BatchResult) -> None:
         """Apply accepted events to state, in order, and count them."""
-        apply = self.state.apply
         stats = self.stats
-        now = self.monotonic()
+        failed = self.state.apply_all(result.events, self.monotonic())
+        for event, error in failed:
+            log.error(
+                "event_apply_failed",
+                server=event.emitter,
+                type=event.type_label,
+                exc_info=(type(error), error, error.__traceback__),
+            )
+            stats.reject("internal_error")
         wall_us = self.wall() * 1_000_000
-        per_emitter: dict[str, dict[int, int]] = {}  # emitter -> type code -> applied
+        per_emitter: dict[str, dict[int, int]] = {}  # emitter -> type code -> accepted
         emitter: str | None = None
         counts: dict[int, int] = {}
         lag_bounds: tuple[float, ...] = ()
         lag_counts: list[int] = []
         lag_total = 0.0
+        skip = {id(event) for event, _ in failed}
         for event in result.events:
+            if skip and id(event) in skip:
+                continue
             if event.emitter != emitter:
                 if emitter is not None:
                     stats.lag(emitter).total += lag_total
@@ -121,13 +145,6 @@ class Pipeline:
                 counts = per_emitter.setdefault(emitter, {})
                 histogram = stats.lag(emitter)
                 lag_bounds, lag_counts = histogram.bounds, histogram.counts
-            try:
-                apply(event, now)
-            except Exception:
-                # A bug must not cost the rest of the batch, nor the daemon.
-                log.exception("event_apply_failed", server=emitter, type=event.type_label)
-                stats.reject("internal_error")
-                continue
             event_type = event.type
             counts[event_type] = counts.get(event_type, 0) + 1
             if event.timestamp:

@@ -54,18 +54,13 @@ async def receive_event_socket(request: web.Request) -> web.StreamResponse:
                 await socket.send_str(orjson.dumps({"error": exc.message}).decode())
                 continue
             result = runtime.pipeline.ingest(items)
-            asyncio.get_running_loop().call_soon(runtime.pipeline.commit, result)
             runtime.stats.request("ws", 200)
-            log.info(
-                "webhook_batch",
-                transport="ws",
-                status=200,
-                servers=sorted(result.emitters),
-                bytes=len(message.data),
-                accepted=result.accepted,
-                rejected=result.rejected,
-                duration_ms=round((time.perf_counter() - started) * 1000, 3),
-            )
+            fields = {
+                "transport": "ws",
+                "bytes": len(message.data),
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            }
+            asyncio.get_running_loop().call_soon(runtime.pipeline.after_answer, result, fields)
             await socket.send_str(orjson.dumps(result.as_json()).decode())
         elif message.type == WSMsgType.ERROR:
             error = message.data  # the exception; socket.exception() is not always set
