@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from monitor import __version__
 from monitor.config import ConfigError, load_config
@@ -42,9 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"janus-monitor: invalid config: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(config.log.level, config.log.format)
-    from pathlib import Path
-
-    from monitor.app import serve
+    from monitor.app import serve  # the server stack is not needed by check-config
 
     try:
         asyncio.run(serve(config, Path(args.config)))

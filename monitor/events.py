@@ -471,11 +471,6 @@ def _required_room(data: dict[str, Any], name: str) -> str:
     return room
 
 
-def _check_keys(body: dict[str, Any], known: frozenset[str], notes: DecodeNotes) -> None:
-    if not body.keys() <= known:
-        notes.note("field")
-
-
 # --- per-type decoders (the registry, keyed by the envelope type code) --------------------
 
 _SESSION_KEYS = frozenset(("name", "transport"))

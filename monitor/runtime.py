@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +18,6 @@ from monitor.metrics import Stats
 from monitor.state import Limits, State
 
 log = structlog.get_logger("monitor")
-
-RESTART_ONLY = ("listen", "webhook.path")
 
 
 def state_limits(config: Config) -> Limits:
@@ -80,8 +79,6 @@ class Runtime:
 
 
 def _keep_bound(new: Config, running: Config) -> Config:
-    import dataclasses
-
     webhook = dataclasses.replace(new.webhook, path=running.webhook.path)
     return dataclasses.replace(new, listen=running.listen, webhook=webhook)
 

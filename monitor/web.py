@@ -10,7 +10,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from monitor import __version__
-from monitor.ingest.http import json_response
+from monitor.ingest.http import json_response, receive_events
+from monitor.ingest.ws import receive_event_socket
 from monitor.runtime import RUNTIME, Runtime
 from monitor.state import Server
 
@@ -79,6 +80,12 @@ async def api_rooms(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     out: list[dict[str, Any]] = []
     for server in _servers(runtime, request):
+        publishers: dict[str, list[str]] = {}
+        for room_id, publisher_id in server.publishers:
+            publishers.setdefault(room_id, []).append(publisher_id)
+        subscribers: dict[str, int] = {}
+        for subscriber in server.subscribers.values():
+            subscribers[subscriber.room] = subscribers.get(subscriber.room, 0) + 1
         for room_id, room in sorted(server.rooms.items()):
             out.append(
                 {
@@ -89,8 +96,8 @@ async def api_rooms(request: web.Request) -> web.Response:
                     "bitrate_cap_source": room.cap_source,
                     "max_publishers": room.max_publishers,
                     "recording": room.recording,
-                    "publishers": sorted(p for r, p in server.publishers if r == room_id),
-                    "subscribers": sum(1 for s in server.subscribers.values() if s.room == room_id),
+                    "publishers": sorted(publishers.get(room_id, ())),
+                    "subscribers": subscribers.get(room_id, 0),
                 }
             )
     return json_response({"rooms": out})
@@ -101,6 +108,11 @@ async def api_publishers(request: web.Request) -> web.Response:
     show_display = runtime.config.signals.expose_display
     out: list[dict[str, Any]] = []
     for server in _servers(runtime, request):
+        viewers: dict[tuple[str, str], int] = {}  # (room, feed) -> subscriber handles
+        for subscriber in server.subscribers.values():
+            for feed in subscriber.feed_ids:
+                key = (subscriber.room, feed)
+                viewers[key] = viewers.get(key, 0) + 1
         for (room_id, publisher_id), publisher in sorted(server.publishers.items()):
             handle = publisher.handle
             out.append(
@@ -118,11 +130,7 @@ async def api_publishers(request: web.Request) -> web.Response:
                         {"mid": s.mid, "kind": s.kind, "codec": s.codec, "simulcast": s.simulcast}
                         for s in publisher.streams
                     ],
-                    "subscribers": sum(
-                        1
-                        for s in server.subscribers.values()
-                        if s.room == room_id and publisher_id in s.feeds.values()
-                    ),
+                    "subscribers": viewers.get((room_id, publisher_id), 0),
                 }
             )
     return json_response({"publishers": out})
@@ -150,9 +158,6 @@ async def landing(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application, webhook_path: str) -> None:
-    from monitor.ingest.http import receive_events
-    from monitor.ingest.ws import receive_event_socket
-
     app.router.add_post(webhook_path, receive_events)
     app.router.add_get(webhook_path, receive_event_socket)
     app.router.add_get("/metrics", metrics)
