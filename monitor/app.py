@@ -9,6 +9,7 @@ import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import structlog
 from aiohttp import WSCloseCode, web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -17,6 +18,7 @@ from monitor.config import Config, split_host_port
 from monitor.ingest.pipeline import Pipeline
 from monitor.ingest.ws import OPEN_SOCKETS
 from monitor.metrics import StateCollector, Stats, build_registry
+from monitor.poller import Polling
 from monitor.runtime import RUNTIME, Runtime, state_limits
 from monitor.state import State
 from monitor.web import add_routes
@@ -70,6 +72,18 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
     scheduler.shutdown(wait=False)
 
 
+async def _polling(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    async with aiohttp.ClientSession() as http:
+        polling = Polling(http, app[SCHEDULER], runtime.state, runtime.stats, runtime.ready_gates)
+        polling.sync(runtime.config.targets)
+        hook = lambda config: polling.sync(config.targets)  # noqa: E731
+        runtime.reload_hooks.append(hook)
+        yield
+        runtime.reload_hooks.remove(hook)
+        polling.sync(())
+
+
 async def _close_sockets(app: web.Application) -> None:
     sockets: weakref.WeakSet[web.WebSocketResponse] = app[OPEN_SOCKETS]
     for socket in list(sockets):
@@ -81,6 +95,7 @@ def build_app(runtime: Runtime) -> web.Application:
     app[RUNTIME] = runtime
     app[OPEN_SOCKETS] = weakref.WeakSet()
     app.cleanup_ctx.append(_scheduler)
+    app.cleanup_ctx.append(_polling)
     app.on_shutdown.append(_close_sockets)
     add_routes(app, runtime.config.webhook.path)
     return app

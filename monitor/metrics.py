@@ -6,7 +6,9 @@ dicts); ``StateCollector.collect()`` turns state and stats into metric families 
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -35,6 +37,9 @@ REJECT_REASONS = (
 )
 
 LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+POLL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+ADMIN_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
+BUDGET_WINDOW = 60.0  # seconds over which poll_budget_used_ratio is computed
 DISPLAY_MAX = 64
 
 
@@ -63,6 +68,40 @@ class Histogram:
 
 
 @dataclass(slots=True)
+class PollStats:
+    """One target's Admin API polling, as the poller reports it."""
+
+    up: bool | None = None  # None until the first poll finished
+    last_success: float | None = None  # wall clock
+    poll_duration: Histogram = field(default_factory=lambda: Histogram(POLL_BUCKETS))
+    request_duration: Histogram = field(default_factory=lambda: Histogram(ADMIN_BUCKETS))
+    requests: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    busy: deque[tuple[float, float]] = field(default_factory=deque)  # (ended, duration)
+    started: float | None = None  # monotonic time of the first request
+
+    def record(self, request: str, started: float, duration: float, error: str | None) -> None:
+        self.requests[request] = self.requests.get(request, 0) + 1
+        if error is not None:
+            self.errors[request] = self.errors.get(request, 0) + 1
+        self.request_duration.observe(duration)
+        if self.started is None:
+            self.started = started
+        self.busy.append((started + duration, duration))
+
+    def budget_used(self, now: float) -> float:
+        """Share of the last minute (or of the time since polling began) with a request out."""
+        horizon = now - BUDGET_WINDOW
+        while self.busy and self.busy[0][0] < horizon:
+            self.busy.popleft()
+        if self.started is None:
+            return 0.0
+        window = min(BUDGET_WINDOW, max(now - self.started, 1e-3))
+        busy = sum(min(duration, ended - horizon) for ended, duration in self.busy)
+        return min(1.0, busy / window)
+
+
+@dataclass(slots=True)
 class Stats:
     """The daemon's own counters, kept as plain dicts and numbers."""
 
@@ -75,6 +114,13 @@ class Stats:
     webhook_requests: dict[tuple[str, int], int] = field(default_factory=dict)
     config_reload_ok: bool = False
     config_reload_time: float = 0.0
+    polls: dict[str, PollStats] = field(default_factory=dict)
+
+    def poll(self, server: str) -> PollStats:
+        stats = self.polls.get(server)
+        if stats is None:
+            stats = self.polls[server] = PollStats()
+        return stats
 
     def reject(self, reason: str, n: int = 1) -> None:
         self.events_rejected[reason] = self.events_rejected.get(reason, 0) + n
@@ -93,17 +139,124 @@ class Stats:
 class StateCollector:
     """A prometheus_client custom collector over State and Stats."""
 
-    def __init__(self, state: State, stats: Stats, expose_display: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        state: State,
+        stats: Stats,
+        expose_display: Callable[[], bool],
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.state = state
         self.stats = stats
         self.expose_display = expose_display
+        self.monotonic = monotonic
 
     def describe(self) -> list[Metric]:
         return []  # families are built per scrape; nothing to check at registration
 
     def collect(self) -> Iterator[Metric]:
         yield from self._daemon()
+        yield from self._servers()
+        yield from self._polls()
         yield from self._videoroom()
+
+    def _servers(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "janus_up", "1 if the last Admin API poll succeeded.", labels=["server"]
+        )
+        info = GaugeMetricFamily(
+            "janus_info",
+            "Build and identity of the server (Admin API info).",
+            labels=["server", "version", "server_name"],
+        )
+        public_ip = GaugeMetricFamily(
+            "janus_public_ip_configured",
+            "1 if info reports a public-ip (nat_1_1_mapping or STUN), else 0.",
+            labels=["server"],
+        )
+        sessions = GaugeMetricFamily("janus_sessions", "Live sessions.", labels=["server"])
+        handles = GaugeMetricFamily(
+            "janus_handles", "Live plugin handles.", labels=["server", "plugin"]
+        )
+        for name, server in sorted(self.state.servers.items()):
+            polled = self.stats.polls.get(name)
+            if polled is not None and polled.up is not None:
+                up.add_metric([name], int(polled.up))
+            if server.info is not None:
+                version = server.info.version_string or ""
+                info.add_metric([name, version, server.info.server_name or ""], 1)
+                public_ip.add_metric([name], int(bool(server.info.public_ip)))
+            if not server.configured and not server.sessions:
+                continue
+            sessions.add_metric([name], len(server.sessions))
+            by_plugin: dict[str, int] = {}
+            for handle in server.handles():
+                plugin = handle.plugin or "unknown"
+                by_plugin[plugin] = by_plugin.get(plugin, 0) + 1
+            for plugin, count in sorted(by_plugin.items()):
+                handles.add_metric([name, plugin], count)
+        yield from (up, info, public_ip, sessions, handles)
+
+    def _polls(self) -> Iterator[Metric]:
+        now = self.monotonic()
+        duration = HistogramMetricFamily(
+            "janus_monitor_poll_duration_seconds",
+            "One poll of a target: its Admin API requests and the pauses that pace them.",
+            labels=["server"],
+        )
+        errors = CounterMetricFamily(
+            "janus_monitor_poll_errors",
+            "Failed Admin API requests.",
+            labels=["server", "request"],
+        )
+        requests = CounterMetricFamily(
+            "janus_monitor_admin_requests", "Admin API requests sent.", labels=["server", "request"]
+        )
+        request_duration = HistogramMetricFamily(
+            "janus_monitor_admin_request_duration_seconds",
+            "One Admin API request; a stalled Janus request thread shows here first.",
+            labels=["server"],
+        )
+        budget = GaugeMetricFamily(
+            "janus_monitor_poll_budget_used_ratio",
+            "Share of wall time with an Admin request outstanding, last minute.",
+            labels=["server"],
+        )
+        age = GaugeMetricFamily(
+            "janus_monitor_reconcile_age_seconds",
+            "Age of the oldest handle confirmation by the Admin API (list_handles).",
+            labels=["server"],
+        )
+        success = GaugeMetricFamily(
+            "janus_monitor_last_poll_success_timestamp_seconds",
+            "When the last successful poll of the target ended.",
+            labels=["server"],
+        )
+        for name, polled in sorted(self.stats.polls.items()):
+            labels = [name]
+            duration.add_metric(labels, polled.poll_duration.buckets(), polled.poll_duration.total)
+            request_duration.add_metric(
+                labels, polled.request_duration.buckets(), polled.request_duration.total
+            )
+            for request, count in sorted(polled.requests.items()):
+                requests.add_metric([name, request], count)
+            for request, count in sorted(polled.errors.items()):
+                errors.add_metric([name, request], count)
+            budget.add_metric(labels, polled.budget_used(now))
+            if polled.last_success is not None:
+                success.add_metric(labels, polled.last_success)
+            server = self.state.servers.get(name)
+            if server is not None:
+                oldest = (
+                    min(
+                        (s.listed_at if s.listed_at is not None else s.since)
+                        for s in server.sessions.values()
+                    )
+                    if server.sessions
+                    else now
+                )
+                age.add_metric(labels, max(0.0, now - oldest))
+        yield from (duration, errors, requests, request_duration, budget, age, success)
 
     def _daemon(self) -> Iterator[Metric]:
         stats = self.stats

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,7 @@ class Runtime:
     pipeline: Pipeline
     registry: CollectorRegistry
     ready_gates: set[str] = field(default_factory=set)
+    reload_hooks: list[Callable[[Config], None]] = field(default_factory=list)
 
     def reload(self) -> str | None:
         """Re-read the config file; on error keep the running config and return the message."""
@@ -70,6 +72,8 @@ class Runtime:
         self.config = config
         self.state.configure(tuple(t.name for t in config.targets), state_limits(config))
         configure_logging(config.log.level, config.log.format)
+        for hook in self.reload_hooks:
+            hook(config)
         self.stats.config_reload_ok = True
         self.stats.config_reload_time = time.time()
 

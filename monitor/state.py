@@ -38,9 +38,18 @@ from monitor.events import (
     RoomEdited,
     ServerInfo,
     SessionEvent,
+    SubscriberStream,
     SubscriberStreams,
     SubscriberUnsubscribed,
     SubscriberUp,
+)
+from monitor.polls import (
+    PolledHandle,
+    PolledHandles,
+    PolledInfo,
+    PolledParticipants,
+    PolledRooms,
+    PolledSessions,
 )
 
 HandleKey = tuple[int, int]  # (session_id, handle_id)
@@ -63,6 +72,9 @@ class Handle:
     pc_up: bool = False
     media: dict[tuple[str | None, int], MediaStat] = field(default_factory=dict)
     media_seen: float | None = None
+    media_source: str | None = None  # "event" (media stats) or "poll" (full handle_info)
+    explained_at: float | None = None  # when a handle_info last told its plugin and role
+    since: float = 0.0  # first seen
 
 
 @dataclass(slots=True)
@@ -71,6 +83,8 @@ class Session:
     seen: float
     transport: str | None = None
     handles: dict[int, Handle] = field(default_factory=dict)
+    since: float = 0.0  # first seen, by an event or a poll
+    listed_at: float | None = None  # when a list_handles last confirmed its handles
 
 
 @dataclass(slots=True)
@@ -82,7 +96,12 @@ class Room:
     max_publishers: int | None = None
     recording: bool | None = None
     description: str | None = None
+    is_private: bool | None = None
     needs_confirm: bool = True  # edited, or only implied by events: a poll should confirm it
+    confirmed_at: float | None = None  # last listed by a VideoRoom `list`
+    members_at: float | None = None  # last listparticipants
+    members_changed: bool = True  # events changed who is in it since the last listparticipants
+    unlisted: bool = False  # known, but the last `list` did not show it (private or gone)
 
 
 @dataclass(slots=True)
@@ -222,36 +241,45 @@ class State:
         if session is None:
             if session_id in server.gone_sessions:
                 return None
-            session = server.sessions[session_id] = Session(session_id, now)
+            session = server.sessions[session_id] = Session(session_id, now, since=now)
         else:
             session.seen = now
         return session
 
     def _touch(self, server: Server, event: Event, now: float) -> Handle | None:
         """Confirm the session and handle an event names, creating what events missed."""
-        session_id = event.session_id
-        if session_id is None:
+        if event.session_id is None:
             return None
+        return self._confirm(server, event.session_id, event.handle_id, event.opaque_id, now)
+
+    def _confirm(
+        self,
+        server: Server,
+        session_id: int,
+        handle_id: int | None,
+        opaque_id: str | None,
+        now: float,
+    ) -> Handle | None:
         session = self._session(server, session_id, now)
-        if session is None or event.handle_id is None:
+        if session is None or handle_id is None:
             return None
-        handle = session.handles.get(event.handle_id)
+        handle = session.handles.get(handle_id)
         if handle is not None:
             handle.seen = now
             return handle
-        key = (session_id, event.handle_id)
+        key = (session_id, handle_id)
         if key in server.gone_handles:
             return None
         if self.handle_count >= self.limits.max_tracked_handles:
-            refused = (server.name, session_id, event.handle_id)
+            refused = (server.name, session_id, handle_id)
             if refused not in self._refused:
                 self._refused[refused] = None
                 if len(self._refused) > self.limits.max_tracked_handles:
                     self._refused.popitem(last=False)
                 self._count_drop("handle", "limit")
             return None
-        handle = Handle(session_id, event.handle_id, None, event.opaque_id, now)
-        session.handles[event.handle_id] = handle
+        handle = Handle(session_id, handle_id, None, opaque_id, now, since=now)
+        session.handles[handle_id] = handle
         server.handle_count += 1
         self.handle_count += 1
         return handle
@@ -445,7 +473,7 @@ def _apply_media_stats(state: State, server: Server, event: Event, now: float) -
         return
     for stat in body.stats:
         handle.media[(stat.mid, stat.layer)] = stat
-    handle.media_seen = now
+    handle.media_seen, handle.media_source = now, "event"
 
 
 def _apply_core(state: State, server: Server, event: Event, now: float) -> None:
@@ -480,13 +508,17 @@ def _apply_room_destroyed(state: State, server: Server, event: Event, now: float
     body = event.body
     assert isinstance(body, RoomDestroyed)
     state._touch(server, event, now)
-    server.rooms.pop(body.room, None)
-    for publisher in [p for k, p in server.publishers.items() if k[0] == body.room]:
+    _drop_room(state, server, body.room)
+
+
+def _drop_room(state: State, server: Server, room_id: str) -> None:
+    server.rooms.pop(room_id, None)
+    for publisher in [p for k, p in server.publishers.items() if k[0] == room_id]:
         state._remove_publisher(server, publisher)
-    for handle_key in [k for k, s in server.subscribers.items() if s.room == body.room]:
+    for handle_key in [k for k, s in server.subscribers.items() if s.room == room_id]:
         del server.subscribers[handle_key]
     for handle in server.handles():
-        if handle.room == body.room:
+        if handle.room == room_id:
             handle.room = None
 
 
@@ -494,7 +526,19 @@ def _publisher(
     state: State, server: Server, event: Event, room_id: str, publisher_id: str, now: float
 ) -> Publisher:
     """The publisher an event with a publisher handle context speaks of; created if missed."""
-    handle = _plugin_handle(state, server, event, now)
+    return _link_publisher(
+        state, server, _plugin_handle(state, server, event, now), room_id, publisher_id, now
+    )
+
+
+def _link_publisher(
+    state: State,
+    server: Server,
+    handle: Handle | None,
+    room_id: str,
+    publisher_id: str,
+    now: float,
+) -> Publisher:
     state._room(server, room_id, now)
     publisher = server.publishers.get((room_id, publisher_id))
     if publisher is None:
@@ -523,6 +567,7 @@ def _apply_joined(state: State, server: Server, event: Event, now: float) -> Non
     ):
         state._remove_publisher(server, previous)  # the id was reused by a new handle
     publisher = _publisher(state, server, event, body.room, body.publisher, now)
+    server.rooms[body.room].members_changed = True
     publisher.display = body.display
     publisher.joined_at = now
     publisher.publishing = False
@@ -560,6 +605,9 @@ def _apply_publisher_gone(state: State, server: Server, event: Event, now: float
     if body.publisher is None:
         return
     publisher = server.publishers.get((body.room, body.publisher))
+    room = server.rooms.get(body.room)
+    if room is not None:
+        room.members_changed = True
     if publisher is None:
         return
     if not body.left_room:
@@ -583,14 +631,29 @@ def _apply_subscriber_streams(state: State, server: Server, event: Event, now: f
         # 1.1.2 sends some subscriber updates with the context of the publisher that caused
         # them; the feed changes they describe also arrive as unpublished/leaving events.
         return
+    _link_subscriber(state, server, handle, body.room, body.streams, now)
+
+
+def _link_subscriber(
+    state: State,
+    server: Server,
+    handle: Handle,
+    room_id: str,
+    streams: tuple[SubscriberStream, ...],
+    now: float,
+) -> Subscriber:
+    if handle.role == PUBLISHER:
+        state._forget_role(server, handle)
     key = (handle.session_id, handle.handle_id)
-    state._room(server, body.room, now)
+    room = state._room(server, room_id, now)
     subscriber = server.subscribers.get(key)
-    if subscriber is None or subscriber.room != body.room:
-        subscriber = server.subscribers[key] = Subscriber(key, body.room, now)
+    if subscriber is None or subscriber.room != room_id:
+        subscriber = server.subscribers[key] = Subscriber(key, room_id, now)
+        room.members_changed = True
     subscriber.seen = now
-    subscriber.feeds = {s.mid: s.feed for s in body.streams if s.active and s.feed is not None}
-    handle.role, handle.room = SUBSCRIBER, body.room
+    subscriber.feeds = {s.mid: s.feed for s in streams if s.active and s.feed is not None}
+    handle.role, handle.room, handle.publisher_id = SUBSCRIBER, room_id, None
+    return subscriber
 
 
 def _apply_subscriber_up(state: State, server: Server, event: Event, now: float) -> None:
@@ -616,6 +679,151 @@ def _apply_unsubscribed(state: State, server: Server, event: Event, now: float) 
         subscriber.pc_up = False
 
 
+# --- polls: Admin API answers, applied through the same door ------------------------------
+
+
+def _apply_polled_info(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, PolledInfo)
+    server.info = body.info
+    server.running = True
+
+
+def _apply_polled_sessions(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, PolledSessions)
+    for session_id in body.session_ids:
+        if session_id not in server.sessions:
+            gone_at = server.gone_sessions.get(session_id)
+            if gone_at is not None and gone_at >= body.asked_at:
+                continue  # destroyed after the request went out: the list is older
+            server.gone_sessions.pop(session_id, None)
+            state._session(server, session_id, now)
+    for session_id, session in list(server.sessions.items()):
+        # Only what no event confirmed after the request went out can be declared gone.
+        if session_id not in body.session_ids and session.seen < body.asked_at:
+            state._remove_session(server, session_id, now)
+            state._count_drop("session", "reconcile")
+
+
+def _apply_polled_handles(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, PolledHandles)
+    session = server.sessions.get(body.session_id)
+    if body.handle_ids is None:
+        if session is not None and session.seen < body.asked_at:
+            state._remove_session(server, body.session_id, now)
+            state._count_drop("session", "reconcile")
+        return
+    for handle_id in body.handle_ids:
+        key = (body.session_id, handle_id)
+        gone_at = server.gone_handles.get(key)
+        if gone_at is not None:
+            if gone_at >= body.asked_at:
+                continue  # detached after the request went out: the list is older
+            del server.gone_handles[key]
+        state._confirm(server, body.session_id, handle_id, None, now)
+    session = server.sessions.get(body.session_id)
+    if session is None:
+        return
+    session.listed_at = body.asked_at
+    stale = [
+        h.handle_id
+        for h in session.handles.values()
+        if h.handle_id not in body.handle_ids and h.seen < body.asked_at
+    ]
+    for handle_id in stale:
+        state._remove_handle(server, session, handle_id, now)
+    state._count_drop("handle", "reconcile", len(stale))
+
+
+def _apply_polled_handle(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, PolledHandle)
+    session = server.sessions.get(body.session_id)
+    if not body.exists:
+        handle = session.handles.get(body.handle_id) if session else None
+        if session is not None and handle is not None and handle.seen < body.asked_at:
+            state._remove_handle(server, session, body.handle_id, now)
+            state._count_drop("handle", "reconcile")
+        return
+    handle = state._confirm(server, body.session_id, body.handle_id, body.opaque_id, now)
+    if handle is None:
+        return
+    handle.explained_at = now
+    if body.plugin:
+        handle.plugin = body.plugin
+    if body.opaque_id:
+        handle.opaque_id = body.opaque_id
+    if body.media is not None:
+        handle.media = {(s.mid, s.layer): s for s in body.media}
+        handle.media_seen, handle.media_source = now, "poll"
+    if body.role == PUBLISHER and body.room is not None and body.publisher_id is not None:
+        if handle.publisher_id != body.publisher_id or handle.room != body.room:
+            state._forget_role(server, handle)
+        publisher = _link_publisher(state, server, handle, body.room, body.publisher_id, now)
+        publisher.publishing = body.publishing
+        if body.display is not None:
+            publisher.display = body.display
+        if body.bitrate_limit is not None:
+            publisher.bitrate_limit = body.bitrate_limit
+    elif body.role == SUBSCRIBER and body.room is not None:
+        _link_subscriber(state, server, handle, body.room, body.feeds, now)
+    elif body.role is not None:
+        # Joined once, now in no room (left or kicked): the handle keeps its role.
+        state._forget_role(server, handle)
+        handle.role, handle.room = body.role, None
+
+
+def _apply_polled_rooms(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, PolledRooms)
+    members: dict[str, int] = {}
+    for room_id, _ in server.publishers:
+        members[room_id] = members.get(room_id, 0) + 1
+    listed = set()
+    for polled in body.rooms:
+        listed.add(polled.room)
+        room = state._room(server, polled.room, now)
+        room.bitrate_cap, room.cap_source = polled.bitrate, "poll"
+        room.max_publishers = polled.max_publishers
+        room.recording = polled.recording
+        room.description = polled.description
+        room.is_private = polled.is_private
+        room.confirmed_at, room.needs_confirm, room.unlisted = now, False, False
+        if polled.participants is not None and polled.participants != members.get(polled.room, 0):
+            room.members_changed = True
+    for room_id, room in server.rooms.items():
+        if room_id not in listed and room.seen < body.asked_at:
+            room.unlisted = True  # private (list needs admin_key) or gone: listparticipants tells
+
+
+def _apply_polled_participants(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, PolledParticipants)
+    room = server.rooms.get(body.room)
+    if not body.exists:
+        if room is not None and room.seen < body.asked_at:
+            _drop_room(state, server, body.room)
+            state._count_drop("room", "reconcile")
+        return
+    room = state._room(server, body.room, now)
+    room.members_at, room.members_changed, room.unlisted = now, False, False
+    listed = {p.publisher_id: p for p in body.participants}
+    for key, publisher in list(server.publishers.items()):
+        if key[0] == body.room and key[1] not in listed and publisher.seen < body.asked_at:
+            state._remove_publisher(server, publisher)
+            handle = server.handle(publisher.handle) if publisher.handle else None
+            if handle is not None:
+                handle.room = None
+            state._count_drop("publisher", "reconcile")
+    for participant in body.participants:
+        publisher = _link_publisher(state, server, None, body.room, participant.publisher_id, now)
+        publisher.publishing = participant.publishing
+        if participant.display is not None:
+            publisher.display = participant.display
+
+
 APPLIERS: dict[type[Body], Applier] = {
     SessionEvent: _apply_session,
     HandleEvent: _apply_handle,
@@ -632,4 +840,10 @@ APPLIERS: dict[type[Body], Applier] = {
     SubscriberStreams: _apply_subscriber_streams,
     SubscriberUp: _apply_subscriber_up,
     SubscriberUnsubscribed: _apply_unsubscribed,
+    PolledInfo: _apply_polled_info,
+    PolledSessions: _apply_polled_sessions,
+    PolledHandles: _apply_polled_handles,
+    PolledHandle: _apply_polled_handle,
+    PolledRooms: _apply_polled_rooms,
+    PolledParticipants: _apply_polled_participants,
 }

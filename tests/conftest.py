@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,3 +164,96 @@ async def daemon() -> AsyncIterator[Daemon]:
     """A daemon with one target, janus-lab-1 (the fixtures' emitter), and default settings."""
     async for running in run_daemon(make_config("targets: [{name: janus-lab-1}]")):
         yield running
+
+
+class FakeAdmin:
+    """A Janus Admin API in memory, answering like AdminClient with 1.1.2-shaped replies.
+
+    ``handles`` maps (session, handle) to the handle_info ``info`` object it returns; tests
+    build Janus's view there and ``cost`` seconds pass on ``clock`` per request.
+    """
+
+    def __init__(self, clock: FakeClock, cost: float = 0.001) -> None:
+        from monitor.janus.admin import AdminRequestError, AdminUnavailable, PluginError
+
+        self.errors = (AdminRequestError, AdminUnavailable, PluginError)
+        self.clock = clock
+        self.cost = cost
+        self.down = False
+        self.info_reply = json.loads((ADMIN / "10-media" / "013-admin-info.json").read_text())[
+            "response"
+        ]
+        self.sessions: dict[int, set[int]] = {}
+        self.handles: dict[tuple[int, int], dict[str, Any]] = {}
+        self.rooms: dict[int, dict[str, Any]] = {}
+        self.participants: dict[int, list[dict[str, Any]]] = {}
+        self.calls: list[tuple[str, Any]] = []
+
+    # Janus's side, as tests set it up
+    def add_handle(self, session: int, handle: int, info: dict[str, Any] | None = None) -> None:
+        self.sessions.setdefault(session, set()).add(handle)
+        base = {"session_id": session, "handle_id": handle, "plugin": "janus.plugin.videoroom",
+                "plugin_specific": {"hangingup": 0, "destroyed": 0}}  # fmt: skip
+        self.handles[(session, handle)] = {**base, **(info or {})}
+
+    def add_room(self, room: int, bitrate: int = 0, publishers: int = 3) -> None:
+        listed = json.loads((ADMIN / "10-media" / "019-message_plugin-list.json").read_text())
+        entry = dict(listed["response"]["response"]["list"][0])
+        entry.update(room=room, bitrate=bitrate, max_publishers=publishers, num_participants=0)
+        self.rooms[room] = entry
+        self.participants.setdefault(room, [])
+
+    # AdminClient's interface
+    def _call(self, label: str, arg: Any = None) -> None:
+        self.calls.append((label, arg))
+        self.clock.advance(self.cost)
+        if self.down:
+            raise self.errors[1](label, "connection refused")
+
+    async def info(self) -> dict[str, Any]:
+        self._call("info")
+        return dict(self.info_reply)
+
+    async def list_sessions(self) -> list[int]:
+        self._call("list_sessions")
+        return sorted(self.sessions)
+
+    async def list_handles(self, session_id: int) -> list[int]:
+        self._call("list_handles", session_id)
+        if session_id not in self.sessions:
+            raise self.errors[0]("list_handles", "No such session", code=458)
+        return sorted(self.sessions[session_id])
+
+    async def handle_info(
+        self, session_id: int, handle_id: int, *, plugin_only: bool = False
+    ) -> dict[str, Any]:
+        self._call("handle_info" if not plugin_only else "handle_info:plugin_only", handle_id)
+        if session_id not in self.sessions:
+            raise self.errors[0]("handle_info", "No such session", code=458)
+        if (session_id, handle_id) not in self.handles:
+            raise self.errors[0]("handle_info", "No such handle", code=459)
+        info = dict(self.handles[(session_id, handle_id)])
+        if plugin_only:
+            info.pop("webrtc", None)
+        return info
+
+    async def message_plugin(self, plugin: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._call(f"message_plugin:{body['request']}", body.get("room"))
+        if body["request"] == "list":
+            for room, entry in self.rooms.items():
+                entry["num_participants"] = len(self.participants.get(room, []))
+            return {"videoroom": "success", "list": list(self.rooms.values())}
+        room = body["room"]
+        if room not in self.rooms:
+            raise self.errors[2]("message_plugin:listparticipants", "No such room", code=426)
+        return {"videoroom": "participants", "room": room,
+                "participants": list(self.participants[room])}  # fmt: skip
+
+
+def fake_sleep(clock: FakeClock) -> Callable[[float], Awaitable[None]]:
+    """An asyncio.sleep stand-in that moves the fake clock instead of waiting."""
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+
+    return sleep

@@ -1,0 +1,1 @@
+"""Talking to Janus itself: the Admin API client (admin.py)."""

@@ -1,0 +1,401 @@
+"""Admin API polling of one target, within its budget (janus-protocol.md §3.7).
+
+Janus runs every Admin request except message_plugin on the thread that serves its clients'
+signalling, so events stay the main source and the poller only confirms and repairs:
+
+- every poll: ``info``, ``list_sessions`` and the VideoRoom ``list`` (rooms and their caps);
+- then, while the poll lasts and the budget allows, in this order: ``list_handles`` of new
+  sessions; ``handle_info`` (plugin_only) of handles events have not explained;
+  ``listparticipants`` of rooms whose membership changed or is unconfirmed; a full
+  ``handle_info`` of publishers whose media stats are stale (the bitrate fallback); and a
+  rolling slice of ``list_handles`` so that every handle is confirmed within
+  ``reconcile_interval``.
+
+Pacing: after a request that kept Janus busy for d seconds, the next one waits
+d * (1 - budget) / budget, so requests are outstanding at most ``poll_budget`` of the time
+and a slow Janus is asked less. Replies become records applied through ``State.apply``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+
+import aiohttp
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from monitor.config import TargetConfig
+from monitor.events import Body
+from monitor.janus.admin import AdminClient, AdminError, AdminRequestError, PluginError
+from monitor.metrics import PollStats, Stats
+from monitor.polls import (
+    PolledHandle,
+    PolledHandles,
+    PolledParticipants,
+    PolledSessions,
+    ReplyError,
+    poll_event,
+    read_handle,
+    read_info,
+    read_participants,
+    read_rooms,
+)
+from monitor.state import PUBLISHER, State
+
+VIDEOROOM = "janus.plugin.videoroom"
+SESSION_NOT_FOUND, HANDLE_NOT_FOUND = 458, 459
+PLUGIN_NOT_FOUND = 460
+NO_SUCH_ROOM = 426
+POLL_SHARE = 0.9  # a poll stops starting requests after this share of poll_interval
+MIN_MEDIA_STALE = 10.0  # seconds without media stats before a full handle_info is worth it
+
+log = structlog.get_logger("monitor.poller")
+
+
+class TargetDown(Exception):
+    """The target stopped answering in the middle of a poll."""
+
+
+@dataclass(slots=True)
+class PollReport:
+    requests: int = 0
+    busy: float = 0.0
+    handles_listed: int = 0
+    handles_explained: int = 0
+    rooms_checked: int = 0
+    media_fetched: int = 0
+
+
+class Poller:
+    def __init__(
+        self,
+        target: TargetConfig,
+        admin: AdminClient,
+        state: State,
+        stats: PollStats,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.target = target
+        self.admin = admin
+        self.state = state
+        self.stats = stats
+        self.clock = clock
+        self.wall = wall
+        self.sleep = sleep
+        self.polls = 0
+        self.videoroom = True  # False once Janus says the plugin is not loaded
+        self._next_request = 0.0
+        self._report = PollReport()
+
+    @property
+    def name(self) -> str:
+        return self.target.name
+
+    # --- one poll ----------------------------------------------------------------------------
+
+    async def poll(self) -> None:
+        """One poll; never raises (the scheduler would only log it)."""
+        started = self.clock()
+        self._report = PollReport()
+        deadline = started + POLL_SHARE * self.target.poll_interval
+        error: str | None = None
+        try:
+            await self._essentials()
+            self.stats.up = True
+            self.stats.last_success = self.wall()
+            for step in self._work():
+                if self.clock() >= deadline:
+                    break
+                await step()
+        except TargetDown as exc:
+            self.stats.up, error = False, str(exc)
+        except Exception as exc:  # a bug must not stop polling
+            log.exception("poll_failed", server=self.name)
+            error = f"internal error: {exc.__class__.__name__}"
+        finally:
+            self.polls += 1
+            duration = self.clock() - started
+            self.stats.poll_duration.observe(duration)
+            self._log(duration, error)
+
+    def _log(self, duration: float, error: str | None) -> None:
+        server = self.state.servers.get(self.name)
+        report = self._report
+        fields = {
+            "server": self.name,
+            "up": self.stats.up,
+            "duration_ms": round(duration * 1000, 1),
+            "requests": report.requests,
+            "busy_ms": round(report.busy * 1000, 2),
+            "budget_used": round(self.stats.budget_used(self.clock()), 4),
+            "sessions": len(server.sessions) if server else 0,
+            "handles": server.handle_count if server else 0,
+            "handles_listed": report.handles_listed,
+            "handles_explained": report.handles_explained,
+            "rooms_checked": report.rooms_checked,
+            "media_fetched": report.media_fetched,
+        }
+        if error is not None:
+            log.warning("poll", error=error, **fields)
+        else:
+            log.info("poll", **fields)
+
+    # --- requests ----------------------------------------------------------------------------
+
+    def _apply(self, body: Body) -> None:
+        self.state.apply(poll_event(self.name, body), self.clock())
+
+    async def _paced(self) -> float:
+        """Wait until the budget allows the next request; returns when it is sent."""
+        wait = self._next_request - self.clock()
+        if wait > 0:
+            await self.sleep(wait)
+        return self.clock()
+
+    def _spent(self, asked_at: float) -> None:
+        busy = max(self.clock() - asked_at, 0.0)
+        budget = self.target.poll_budget
+        self._next_request = self.clock() + busy * (1.0 - budget) / budget
+        self._report.requests += 1
+        self._report.busy += busy
+
+    async def _essentials(self) -> None:
+        asked_at = await self._paced()
+        try:
+            info = read_info(await self.admin.info())
+            self._spent(asked_at)
+            self._apply(info)
+            asked_at = await self._paced()
+            sessions = await self.admin.list_sessions()
+            self._spent(asked_at)
+            self._apply(PolledSessions(frozenset(sessions), asked_at))
+        except (AdminError, ReplyError) as exc:
+            self._spent(asked_at)
+            raise TargetDown(f"{exc.__class__.__name__}: {exc}") from None
+        if self.videoroom:
+            await self._rooms()
+
+    async def _rooms(self) -> None:
+        asked_at = await self._paced()
+        try:
+            response = await self.admin.message_plugin(VIDEOROOM, {"request": "list"})
+        except AdminRequestError as exc:
+            self._spent(asked_at)
+            if exc.code == PLUGIN_NOT_FOUND:
+                self.videoroom = False
+                log.info("videoroom_not_loaded", server=self.name)
+                return
+            raise TargetDown(str(exc)) from None
+        except PluginError as exc:
+            self._spent(asked_at)
+            log.warning("videoroom_list_failed", server=self.name, error=str(exc))
+            return
+        except AdminError as exc:
+            self._spent(asked_at)
+            raise TargetDown(str(exc)) from None
+        self._spent(asked_at)
+        try:
+            self._apply(read_rooms(response, asked_at))
+        except ReplyError as exc:
+            log.warning("videoroom_list_unreadable", server=self.name, error=str(exc))
+
+    async def _list_handles(self, session_id: int) -> None:
+        asked_at = await self._paced()
+        try:
+            handles: frozenset[int] | None = frozenset(await self.admin.list_handles(session_id))
+        except AdminRequestError as exc:
+            if exc.code != SESSION_NOT_FOUND:
+                self._spent(asked_at)
+                raise TargetDown(str(exc)) from None
+            handles = None
+        except AdminError as exc:
+            self._spent(asked_at)
+            raise TargetDown(str(exc)) from None
+        self._spent(asked_at)
+        self._report.handles_listed += len(handles or ())
+        self._apply(PolledHandles(session_id, handles, asked_at))
+
+    async def _handle_info(self, session_id: int, handle_id: int, *, plugin_only: bool) -> None:
+        asked_at = await self._paced()
+        try:
+            info = await self.admin.handle_info(session_id, handle_id, plugin_only=plugin_only)
+        except AdminRequestError as exc:
+            self._spent(asked_at)
+            if exc.code in (SESSION_NOT_FOUND, HANDLE_NOT_FOUND):
+                self._apply(PolledHandle(session_id, handle_id, exists=False, asked_at=asked_at))
+                return
+            raise TargetDown(str(exc)) from None
+        except AdminError as exc:
+            self._spent(asked_at)
+            raise TargetDown(str(exc)) from None
+        self._spent(asked_at)
+        if plugin_only:
+            self._report.handles_explained += 1
+        else:
+            self._report.media_fetched += 1
+        self._apply(read_handle(session_id, handle_id, info, asked_at))
+
+    async def _participants(self, room: str) -> None:
+        asked_at = await self._paced()
+        room_id: int | str = int(room) if room.isdigit() else room
+        try:
+            response = await self.admin.message_plugin(
+                VIDEOROOM, {"request": "listparticipants", "room": room_id}
+            )
+        except PluginError as exc:
+            self._spent(asked_at)
+            if exc.code == NO_SUCH_ROOM:
+                self._apply(PolledParticipants(room, False, (), asked_at))
+            else:
+                log.warning("listparticipants_failed", server=self.name, room=room, error=str(exc))
+            return
+        except AdminError as exc:
+            self._spent(asked_at)
+            raise TargetDown(str(exc)) from None
+        self._spent(asked_at)
+        self._report.rooms_checked += 1
+        try:
+            self._apply(read_participants(room, response, asked_at))
+        except ReplyError as exc:
+            log.warning("listparticipants_unreadable", server=self.name, error=str(exc))
+
+    # --- what to ask, most useful first --------------------------------------------------------
+
+    def _work(self) -> Iterator[Callable[[], Awaitable[None]]]:
+        """Requests for this poll, chosen from state as it is when each group starts."""
+        server = self.state.servers.get(self.name)
+        if server is None:
+            return
+        now = self.clock()
+        interval, reconcile = self.target.poll_interval, self.target.reconcile_interval
+
+        new = sorted((s for s in server.sessions.values() if s.listed_at is None),
+                     key=lambda s: s.since)  # fmt: skip
+        for session in new:
+            yield partial(self._list_handles, session.session_id)
+
+        # Handles events have not explained: no plugin, or a VideoRoom handle without a role.
+        # Give events one poll interval to explain a fresh handle before asking Janus.
+        settle = now - interval
+        for handle in list(server.handles()):
+            if (
+                handle.explained_at is None
+                and handle.since <= settle
+                and (handle.plugin is None or (handle.plugin == VIDEOROOM and handle.role is None))
+            ):
+                yield partial(
+                    self._handle_info, handle.session_id, handle.handle_id, plugin_only=True
+                )
+
+        if self.videoroom:
+            for room in list(server.rooms.values()):
+                if (
+                    room.members_changed
+                    or room.unlisted
+                    or room.members_at is None
+                    or now - room.members_at >= reconcile
+                ):
+                    yield partial(self._participants, room.room)
+
+        stale = now - max(MIN_MEDIA_STALE, 2 * interval)
+        for publisher in list(server.publishers.values()):
+            media_of = server.handle(publisher.handle) if publisher.handle else None
+            if (
+                publisher.publishing
+                and media_of is not None
+                and media_of.role == PUBLISHER
+                and (media_of.media_seen is None or media_of.media_seen < stale)
+            ):
+                yield partial(
+                    self._handle_info, media_of.session_id, media_of.handle_id, plugin_only=False
+                )
+
+        # Rolling confirmation: the oldest first, enough each poll to go round all sessions
+        # within reconcile_interval, and every session already overdue.
+        listed = sorted(
+            (s for s in server.sessions.values() if s.listed_at is not None),
+            key=lambda s: s.listed_at or 0.0,
+        )
+        quota = math.ceil(len(server.sessions) * interval / reconcile)
+        for index, session in enumerate(listed):
+            overdue = now - (session.listed_at or 0.0) >= reconcile
+            if index >= quota and not overdue:
+                break
+            yield partial(self._list_handles, session.session_id)
+
+
+class Polling:
+    """The pollers of all targets that have an admin_url, kept in step with the config."""
+
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        scheduler: AsyncIOScheduler,
+        state: State,
+        stats: Stats,
+        ready_gates: set[str],
+    ) -> None:
+        self.http = http
+        self.scheduler = scheduler
+        self.state = state
+        self.stats = stats
+        self.ready_gates = ready_gates
+        self.pollers: dict[str, Poller] = {}
+
+    def sync(self, targets: tuple[TargetConfig, ...]) -> None:
+        """Start, restart or stop pollers so there is one per polled target as configured."""
+        wanted = {t.name: t for t in targets if t.admin_url}
+        for name in list(self.pollers):
+            if name not in wanted or wanted[name] != self.pollers[name].target:
+                self.scheduler.remove_job(_job_id(name))
+                del self.pollers[name]
+                self.ready_gates.discard(_gate(name))
+        for name, target in wanted.items():
+            if name not in self.pollers:
+                self._start(target)
+
+    def _start(self, target: TargetConfig) -> None:
+        stats = self.stats.poll(target.name)
+        admin = AdminClient(
+            self.http,
+            target.admin_url or "",
+            target.admin_secret,
+            timeout=max(1.0, min(5.0, target.poll_interval)),
+            observer=lambda record: stats.record(
+                record.request, record.started, record.duration, record.error
+            ),
+        )
+        poller = Poller(target, admin, self.state, stats)
+        self.pollers[target.name] = poller
+        gate = _gate(target.name)
+        self.ready_gates.add(gate)
+
+        async def poll() -> None:
+            await poller.poll()
+            self.ready_gates.discard(gate)
+
+        self.scheduler.add_job(
+            poll,
+            "interval",
+            seconds=target.poll_interval,
+            id=_job_id(target.name),
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+
+
+def _job_id(name: str) -> str:
+    return f"poll:{name}"
+
+
+def _gate(name: str) -> str:
+    return f"first poll of {name}"

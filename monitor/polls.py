@@ -1,0 +1,278 @@
+"""Admin API replies turned into typed records that state applies like events.
+
+The poller sends requests; these functions read the replies (janus-protocol.md §3.3-3.6, §4.3)
+into records, and ``poll_event`` wraps a record in the same envelope events use, so polls reach
+state through the same door (``State.apply``). Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.events import (
+    Body,
+    Event,
+    MediaStat,
+    ServerInfo,
+    SubscriberStream,
+    parse_server_info,
+)
+
+POLL_TYPE = 0  # the envelope type of poll records: no Janus event type uses 0
+
+
+class ReplyError(ValueError):
+    """An Admin API reply that does not have the shape Janus 1.x gives it."""
+
+
+@dataclass(slots=True)
+class PolledInfo(Body):
+    info: ServerInfo
+
+
+@dataclass(slots=True)
+class PolledSessions(Body):
+    """list_sessions: what Janus has now. Anything not confirmed since ``asked_at`` and not
+    listed is gone."""
+
+    session_ids: frozenset[int]
+    asked_at: float
+
+
+@dataclass(slots=True)
+class PolledHandles(Body):
+    """list_handles of one session; ``handle_ids`` None: the session no longer exists (458)."""
+
+    session_id: int
+    handle_ids: frozenset[int] | None
+    asked_at: float
+
+
+@dataclass(slots=True)
+class PolledHandle(Body):
+    """handle_info (plugin_only or full); ``exists`` False: the handle is gone (458/459)."""
+
+    session_id: int
+    handle_id: int
+    exists: bool
+    asked_at: float
+    plugin: str | None = None
+    opaque_id: str | None = None
+    role: str | None = None  # publisher | subscriber | None (not joined)
+    room: str | None = None
+    publisher_id: str | None = None
+    display: str | None = None
+    publishing: bool = False
+    bitrate_limit: int | None = None
+    feeds: tuple[SubscriberStream, ...] = ()
+    media: tuple[MediaStat, ...] | None = None  # only from a full handle_info with a PeerConnection
+
+
+@dataclass(slots=True)
+class PolledRoom:
+    room: str
+    description: str | None
+    max_publishers: int | None
+    bitrate: int | None
+    recording: bool | None
+    is_private: bool | None
+    participants: int | None
+
+
+@dataclass(slots=True)
+class PolledRooms(Body):
+    """VideoRoom `list` (without admin_key private rooms are not listed)."""
+
+    rooms: tuple[PolledRoom, ...]
+    asked_at: float
+
+
+@dataclass(slots=True)
+class PolledParticipant:
+    publisher_id: str
+    display: str | None
+    publishing: bool
+
+
+@dataclass(slots=True)
+class PolledParticipants(Body):
+    """VideoRoom `listparticipants`; ``exists`` False: no such room (426)."""
+
+    room: str
+    exists: bool
+    participants: tuple[PolledParticipant, ...]
+    asked_at: float
+
+
+def poll_event(server: str, body: Body) -> Event:
+    return Event(server, POLL_TYPE, 0, 0, None, None, None, body)
+
+
+# --- readers ------------------------------------------------------------------------------
+
+
+def _id(value: Any) -> str | None:
+    if type(value) is int:
+        return str(value)
+    if type(value) is str and value:
+        return value
+    return None
+
+
+def _int(value: Any) -> int | None:
+    return value if type(value) is int else None
+
+
+def _str(value: Any) -> str | None:
+    return value if type(value) is str else None
+
+
+def _bool(value: Any) -> bool | None:
+    return value if type(value) is bool else None
+
+
+def read_info(reply: dict[str, Any]) -> PolledInfo:
+    if reply.get("janus") != "server_info":
+        raise ReplyError("info reply is not server_info")
+    return PolledInfo(parse_server_info(reply))
+
+
+def read_rooms(response: dict[str, Any], asked_at: float) -> PolledRooms:
+    listed = response.get("list")
+    if type(listed) is not list:
+        raise ReplyError("videoroom list reply has no 'list' array")
+    rooms = []
+    for item in listed:
+        room = _id(item.get("room")) if type(item) is dict else None
+        if room is None:
+            raise ReplyError("videoroom list entry without a room id")
+        rooms.append(
+            PolledRoom(
+                room,
+                _str(item.get("description")),
+                _int(item.get("max_publishers")),
+                _int(item.get("bitrate")),
+                _bool(item.get("record")),
+                _bool(item.get("is_private")),
+                _int(item.get("num_participants")),
+            )
+        )
+    return PolledRooms(tuple(rooms), asked_at)
+
+
+def read_participants(room: str, response: dict[str, Any], asked_at: float) -> PolledParticipants:
+    listed = response.get("participants")
+    if type(listed) is not list:
+        raise ReplyError("videoroom listparticipants reply has no 'participants' array")
+    participants = []
+    for item in listed:
+        publisher = _id(item.get("id")) if type(item) is dict else None
+        if publisher is None:
+            raise ReplyError("videoroom participant without an id")
+        participants.append(
+            PolledParticipant(publisher, _str(item.get("display")), item.get("publisher") is True)
+        )
+    return PolledParticipants(room, True, tuple(participants), asked_at)
+
+
+def _subscriber_streams(streams: Any) -> tuple[SubscriberStream, ...]:
+    if type(streams) is not list:
+        return ()
+    return tuple(
+        SubscriberStream(
+            _str(s.get("mid")), _str(s.get("type")), s.get("active") is not False,
+            _id(s.get("feed_id")),
+        )
+        for s in streams
+        if type(s) is dict
+    )  # fmt: skip
+
+
+def _stat(
+    mid: str | None, mindex: int | None, kind: str, layer: int, codec: str | None,
+    inbound: dict[str, Any], outbound: dict[str, Any], rtcp: dict[str, Any],
+) -> MediaStat:  # fmt: skip
+    return MediaStat(
+        mid=mid,
+        mindex=mindex,
+        kind=kind,
+        layer=layer,
+        codec=codec,
+        packets_received=_int(inbound.get("packets")),
+        packets_sent=_int(outbound.get("packets")),
+        bytes_received=_int(inbound.get("bytes")),
+        bytes_sent=_int(outbound.get("bytes")),
+        bytes_received_lastsec=_int(inbound.get("bytes_lastsec")),
+        bytes_sent_lastsec=_int(outbound.get("bytes_lastsec")),
+        lost=_int(rtcp.get("lost")),
+        lost_by_remote=_int(rtcp.get("lost-by-remote")),
+        jitter_local=_int(rtcp.get("jitter-local")),
+        jitter_remote=_int(rtcp.get("jitter-remote")),
+        in_link_quality=_int(rtcp.get("in-link-quality")),
+        in_media_link_quality=_int(rtcp.get("in-media-link-quality")),
+        out_link_quality=_int(rtcp.get("out-link-quality")),
+        out_media_link_quality=_int(rtcp.get("out-media-link-quality")),
+        nacks_received=_int(outbound.get("nacks")),  # the peer's NACKs of what Janus sent
+        nacks_sent=_int(inbound.get("nacks")),
+        retransmissions_received=_int(inbound.get("retransmissions")),
+        rtt=_int(rtcp.get("rtt")),
+        remb_bitrate=None,  # handle_info does not report it
+    )
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if type(value) is dict else {}
+
+
+def read_media(webrtc: Any) -> tuple[MediaStat, ...] | None:
+    """Per-mid stats of a full handle_info, in the shape of media stats events."""
+    media = _dict(webrtc).get("media")
+    if type(media) is not dict:
+        return None
+    stats: list[MediaStat] = []
+    for key, item in media.items():
+        if type(item) is not dict:
+            continue
+        mid = _str(item.get("mid")) or str(key)
+        kind = _str(item.get("type")) or "unknown"
+        codec = _str(_dict(item.get("codecs")).get("codec"))
+        inbound = _dict(_dict(item.get("stats")).get("in"))
+        outbound = _dict(_dict(item.get("stats")).get("out"))
+        rtcp = _dict(item.get("rtcp"))
+        mindex = _int(item.get("mindex"))
+        stats.append(_stat(mid, mindex, kind, 0, codec, inbound, outbound, _dict(rtcp.get("main"))))
+        for layer in (1, 2):
+            simulcast = inbound.get(f"video-simulcast-{layer}")
+            if type(simulcast) is dict:
+                layer_rtcp = _dict(rtcp.get(f"sim{layer}"))
+                stats.append(_stat(mid, mindex, kind, layer, codec, simulcast, {}, layer_rtcp))
+    return tuple(stats)
+
+
+def read_handle(
+    session_id: int, handle_id: int, info: dict[str, Any], asked_at: float
+) -> PolledHandle:
+    """A handle_info ``info`` object (plugin_only or full)."""
+    specific = _dict(info.get("plugin_specific"))
+    kind = _str(specific.get("type"))
+    polled = PolledHandle(
+        session_id,
+        handle_id,
+        exists=True,
+        asked_at=asked_at,
+        plugin=_str(info.get("plugin")),
+        opaque_id=_str(info.get("opaque_id")),
+        role=kind if kind in ("publisher", "subscriber") else None,
+        room=_id(specific.get("room")),
+        media=read_media(info.get("webrtc")) if "webrtc" in info else None,
+    )
+    if polled.role == "publisher":
+        polled.publisher_id = _id(specific.get("id"))
+        polled.display = _str(specific.get("display"))
+        polled.bitrate_limit = _int(specific.get("bitrate"))
+        streams = specific.get("streams")
+        polled.publishing = type(streams) is list and len(streams) > 0
+    elif polled.role == "subscriber":
+        polled.feeds = _subscriber_streams(specific.get("streams"))
+    return polled

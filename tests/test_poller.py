@@ -1,0 +1,279 @@
+"""The Admin API poller against an in-memory Janus: reconcile, repair, pacing, failures."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from monitor.config import parse_config
+from monitor.events import DecodeNotes, decode_event
+from monitor.metrics import PollStats
+from monitor.poller import Poller
+from monitor.state import PUBLISHER, SUBSCRIBER, State
+from tests.conftest import ADMIN, FakeAdmin, FakeClock, fake_sleep
+
+SERVER = "janus-lab-1"
+
+
+def fixture_info(path: str) -> dict[str, Any]:
+    return copy.deepcopy(json.loads((ADMIN / path).read_text())["response"]["info"])
+
+
+PUBLISHER_INFO = fixture_info("10-media/003-handle_info-pub-4725100285792786.json")
+SUBSCRIBER_INFO = fixture_info("10-media/005-handle_info-sub-5637909923716478.json")
+
+
+def make_poller(
+    clock: FakeClock, admin: FakeAdmin, budget: str = "5%", interval: str = "5s",
+    reconcile: str = "30s",
+) -> Poller:  # fmt: skip
+    config = parse_config(
+        f"targets: [{{name: {SERVER}, admin_url: 'http://127.0.0.1:7088/admin', "
+        f"poll_interval: {interval}, poll_budget: '{budget}', reconcile_interval: {reconcile}}}]",
+        env={},
+    )
+    state = State(targets=(SERVER,))
+    return Poller(
+        config.targets[0], admin, state, PollStats(), clock=clock, wall=lambda: 1.8e9,  # type: ignore[arg-type]
+        sleep=fake_sleep(clock),
+    )  # fmt: skip
+
+
+async def run(poller: Poller, clock: FakeClock, polls: int) -> None:
+    """Polls as the scheduler runs them: one every poll_interval."""
+    for _ in range(polls):
+        start = clock.now
+        await poller.poll()
+        clock.now = max(clock.now, start + poller.target.poll_interval)
+
+
+def server_of(poller: Poller):  # type: ignore[no-untyped-def]
+    return poller.state.servers[SERVER]
+
+
+async def test_every_poll_asks_info_sessions_and_rooms(clock: FakeClock) -> None:
+    """Each poll starts with info, list_sessions and the VideoRoom list; rooms get their caps."""
+    admin = FakeAdmin(clock)
+    admin.add_room(1234, bitrate=256000, publishers=6)
+    poller = make_poller(clock, admin)
+    await run(poller, clock, 1)
+    assert [c[0] for c in admin.calls[:3]] == ["info", "list_sessions", "message_plugin:list"]
+    server = server_of(poller)
+    room = server.rooms["1234"]
+    assert (room.bitrate_cap, room.cap_source, room.max_publishers) == (256000, "poll", 6)
+    assert room.recording is False
+    assert server.info is not None and server.info.version_string == "1.1.2"
+    assert poller.stats.up is True and poller.stats.last_success == 1.8e9
+
+
+async def test_what_events_missed_appears(clock: FakeClock) -> None:
+    """A daemon that saw no events learns sessions, handles, roles and rooms from polls."""
+    admin = FakeAdmin(clock)
+    admin.add_room(4321, bitrate=128000)
+    admin.participants[4321] = [{"id": 2244074596607377, "display": "alice", "publisher": True}]
+    admin.add_handle(3647527005210999, 4725100285792786, PUBLISHER_INFO)
+    admin.add_handle(7152267511538354, 5637909923716478, SUBSCRIBER_INFO)
+    poller = make_poller(clock, admin, interval="1s", reconcile="5s")
+    await run(poller, clock, 3)
+    server = server_of(poller)
+    assert set(server.sessions) == {3647527005210999, 7152267511538354}
+    publisher = server.publishers[("4321", "2244074596607377")]
+    assert publisher.display == "alice" and publisher.publishing is True
+    assert publisher.handle == (3647527005210999, 4725100285792786)
+    handle = server.handle((3647527005210999, 4725100285792786))
+    assert handle is not None and handle.role == PUBLISHER and handle.plugin.endswith("videoroom")
+    subscriber = server.subscribers[(7152267511538354, 5637909923716478)]
+    assert subscriber.room == "4321" and subscriber.feed_ids == {"2244074596607377"}
+    viewer = server.handle((7152267511538354, 5637909923716478))
+    assert viewer is not None and viewer.role == SUBSCRIBER
+    plugin_only = [c for c in admin.calls if c[0] == "handle_info:plugin_only"]
+    assert len(plugin_only) == 2  # each unexplained handle asked once
+
+
+async def test_a_publisher_with_stale_media_gets_a_full_handle_info(clock: FakeClock) -> None:
+    """Without media stats events, a publishing handle's stats come from a full handle_info."""
+    admin = FakeAdmin(clock)
+    admin.add_room(4321, bitrate=128000)
+    admin.add_handle(3647527005210999, 4725100285792786, PUBLISHER_INFO)
+    poller = make_poller(clock, admin, interval="5s")
+    await run(poller, clock, 4)
+    handle = server_of(poller).handle((3647527005210999, 4725100285792786))
+    assert handle is not None and handle.media_source == "poll"
+    video = handle.media[("0", 0)]
+    assert (video.kind, video.bytes_received_lastsec, video.bytes_received) == ("video", 33166,
+                                                                               383789)  # fmt: skip
+    full = [c for c in admin.calls if c[0] == "handle_info"]
+    assert 1 <= len(full) <= 2  # refreshed only once stale again (>= 10 s)
+
+
+async def test_events_explain_handles_so_no_handle_info_is_sent(clock: FakeClock) -> None:
+    """A handle whose plugin and role came from events is never asked about."""
+    admin = FakeAdmin(clock)
+    admin.add_room(1234)
+    admin.participants[1234] = [{"id": 9, "display": "d", "publisher": False}]
+    admin.add_handle(1, 2, {"plugin_specific": {"type": "publisher", "room": 1234, "id": 9,
+                                                 "streams": []}})  # fmt: skip
+    poller = make_poller(clock, admin, interval="1s")
+    for raw in (
+        {"emitter": SERVER, "type": 1, "session_id": 1, "event": {"name": "created"}},
+        {"emitter": SERVER, "type": 2, "session_id": 1, "handle_id": 2,
+         "event": {"name": "attached", "plugin": "janus.plugin.videoroom"}},
+        {"emitter": SERVER, "type": 64, "session_id": 1, "handle_id": 2,
+         "event": {"plugin": "janus.plugin.videoroom",
+                   "data": {"event": "joined", "room": 1234, "id": 9, "display": "d"}}},
+    ):  # fmt: skip
+        poller.state.apply(decode_event(raw, DecodeNotes()), clock.now)
+    await run(poller, clock, 5)
+    assert not [c for c in admin.calls if c[0].startswith("handle_info")]
+    assert server_of(poller).publishers[("1234", "9")].handle == (1, 2)
+
+
+async def test_what_janus_no_longer_lists_disappears(clock: FakeClock) -> None:
+    """Sessions, handles and participants Janus stopped listing are dropped and counted."""
+    admin = FakeAdmin(clock)
+    admin.add_room(1234)
+    admin.participants[1234] = [{"id": 9, "display": "x", "publisher": True}]
+    admin.add_handle(1, 10)
+    admin.add_handle(1, 11)
+    admin.add_handle(2, 20)
+    poller = make_poller(clock, admin, interval="1s", reconcile="3s")
+    await run(poller, clock, 2)
+    server = server_of(poller)
+    assert set(server.sessions) == {1, 2} and server.handle_count == 3
+    assert ("1234", "9") in server.publishers
+    del admin.sessions[2]
+    admin.sessions[1].discard(11)
+    admin.participants[1234] = []
+    await run(poller, clock, 4)
+    assert set(server.sessions) == {1}
+    assert set(server.sessions[1].handles) == {10}
+    assert server.publishers == {}
+    dropped = poller.state.dropped
+    assert dropped[("session", "reconcile")] == 1
+    assert dropped[("handle", "reconcile")] >= 1
+    assert dropped[("publisher", "reconcile")] == 1
+
+
+async def test_state_confirmed_by_an_event_after_the_request_is_kept(clock: FakeClock) -> None:
+    """A session created after list_sessions was answered is not removed by that answer."""
+    admin = FakeAdmin(clock)
+    poller = make_poller(clock, admin)
+    original = admin.list_sessions
+
+    async def racing_list() -> list[int]:
+        listed = await original()
+        admin.sessions[99] = set()  # created right after Janus answered
+        created = {"emitter": SERVER, "type": 1, "session_id": 99, "event": {"name": "created"}}
+        poller.state.apply(decode_event(created, DecodeNotes()), clock.now)
+        return listed
+
+    admin.list_sessions = racing_list  # type: ignore[method-assign]
+    await run(poller, clock, 1)
+    assert 99 in server_of(poller).sessions
+
+
+async def test_rooms_gone_or_private(clock: FakeClock) -> None:
+    """A known room missing from `list` is checked: 426 drops it, a private room stays."""
+    admin = FakeAdmin(clock)
+    poller = make_poller(clock, admin, interval="1s")
+    for room in (5, 6):
+        created = {"emitter": SERVER, "type": 64, "session_id": 1, "handle_id": 2,
+                   "event": {"plugin": "janus.plugin.videoroom",
+                             "data": {"event": "created", "room": room}}}  # fmt: skip
+        poller.state.apply(decode_event(created, DecodeNotes()), clock.now)
+    admin.participants[6] = []  # exists, but private: `list` does not show it
+    admin.rooms[6] = {}
+    real_list = admin.message_plugin
+
+    async def private_aware(plugin: str, body: dict[str, Any]) -> dict[str, Any]:
+        reply = await real_list(plugin, body)
+        if body["request"] == "list":
+            reply["list"] = [r for r in reply["list"] if r.get("room") != 6 and r]
+        return reply
+
+    admin.message_plugin = private_aware  # type: ignore[method-assign]
+    clock.advance(1)
+    await run(poller, clock, 2)
+    assert set(server_of(poller).rooms) == {"6"}
+    assert poller.state.dropped[("room", "reconcile")] == 1
+
+
+async def test_every_session_is_confirmed_within_reconcile_interval(clock: FakeClock) -> None:
+    """With 200 sessions, the rolling list_handles confirms each within reconcile_interval."""
+    admin = FakeAdmin(clock, cost=0.0002)
+    for session in range(1, 201):
+        admin.add_handle(session, 1, {"plugin": "janus.plugin.echotest"})
+    poller = make_poller(clock, admin, interval="1s", reconcile="10s")
+    await run(poller, clock, 40)
+    server = server_of(poller)
+    ages = [clock.now - (s.listed_at or 0) for s in server.sessions.values()]
+    assert max(ages) <= 10.0 + 1.0
+    listed = [c for c in admin.calls[-2000:] if c[0] == "list_handles"]
+    # Steady state: about 200 sessions per 10 s, not every session every poll.
+    per_poll = len([c for c in admin.calls if c[0] == "list_handles"]) / 40
+    assert per_poll < 60, per_poll
+    assert listed
+
+
+async def test_requests_stay_within_the_budget(clock: FakeClock) -> None:
+    """Requests are paced so Janus is busy with ours at most poll_budget of the time."""
+    admin = FakeAdmin(clock, cost=0.004)  # a slow Janus: 4 ms per request
+    for session in range(1, 301):
+        admin.add_handle(session, 1)
+    poller = make_poller(clock, admin, budget="5%", interval="2s", reconcile="10s")
+    start = clock.now
+    await run(poller, clock, 30)
+    elapsed = clock.now - start
+    busy = len(admin.calls) * admin.cost
+    assert busy / elapsed <= 0.05 * 1.1, busy / elapsed
+    assert poller.stats.budget_used(clock.now) <= 0.055
+
+
+async def test_a_slow_janus_is_asked_less(clock: FakeClock) -> None:
+    """Ten times slower requests mean about ten times fewer of them."""
+    counts = []
+    for cost in (0.001, 0.01):
+        clock.now = 1000.0
+        admin = FakeAdmin(clock, cost=cost)
+        for session in range(1, 2001):
+            admin.add_handle(session, 1)
+        poller = make_poller(clock, admin, interval="5s", reconcile="30s")
+        await run(poller, clock, 6)
+        counts.append(len(admin.calls))
+    assert counts[0] > 5 * counts[1], counts
+
+
+async def test_janus_down_is_reported_and_state_is_kept(clock: FakeClock) -> None:
+    """When the Admin API stops answering, up goes 0, state stays, and the next poll recovers."""
+    admin = FakeAdmin(clock)
+    admin.add_handle(1, 2)
+    poller = make_poller(clock, admin, interval="1s")
+    await run(poller, clock, 2)
+    admin.down = True
+    await run(poller, clock, 1)
+    assert poller.stats.up is False
+    assert 1 in server_of(poller).sessions
+    assert poller.stats.last_success == 1.8e9
+    admin.down = False
+    await run(poller, clock, 1)
+    assert poller.stats.up is True
+
+
+async def test_gone_session_and_handle_answers(clock: FakeClock) -> None:
+    """458 on list_handles removes the session; 459 on handle_info removes the handle."""
+    admin = FakeAdmin(clock)
+    poller = make_poller(clock, admin, interval="1s")
+    for raw in (
+        {"emitter": SERVER, "type": 2, "session_id": 7, "handle_id": 8,
+         "event": {"name": "attached", "plugin": "janus.plugin.videoroom"}},
+        {"emitter": SERVER, "type": 2, "session_id": 5, "handle_id": 6,
+         "event": {"name": "attached", "plugin": "janus.plugin.videoroom"}},
+    ):  # fmt: skip
+        poller.state.apply(decode_event(raw, DecodeNotes()), clock.now)
+    admin.sessions[5] = set()  # session 5 exists without handle 6; session 7 does not exist
+    clock.advance(2)
+    await run(poller, clock, 3)
+    server = server_of(poller)
+    assert 7 not in server.sessions
+    assert server.handle((5, 6)) is None
