@@ -31,7 +31,7 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.config import TargetConfig
-from monitor.events import Body
+from monitor.events import VIDEOROOM, Body
 from monitor.janus.admin import AdminClient, AdminError, AdminRequestError, PluginError
 from monitor.metrics import PollStats, Stats
 from monitor.polls import (
@@ -48,7 +48,6 @@ from monitor.polls import (
 )
 from monitor.state import PUBLISHER, State
 
-VIDEOROOM = "janus.plugin.videoroom"
 SESSION_NOT_FOUND, HANDLE_NOT_FOUND = 458, 459
 PLUGIN_NOT_FOUND = 460
 NO_SUCH_ROOM = 426

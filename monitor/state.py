@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from monitor.events import (
+    VIDEOROOM,
     Body,
     ConnectionEvent,
     CoreEvent,
@@ -75,6 +76,13 @@ class Handle:
     media_source: str | None = None  # "event" (media stats) or "poll" (full handle_info)
     explained_at: float | None = None  # when a handle_info last told its plugin and role
     since: float = 0.0  # first seen
+
+    @property
+    def explained(self) -> bool:
+        """Whether its plugin is known, and for VideoRoom its role (or that it has none)."""
+        if self.plugin is None:
+            return False
+        return self.plugin != VIDEOROOM or self.role is not None or self.explained_at is not None
 
 
 @dataclass(slots=True)
@@ -492,7 +500,7 @@ def _apply_core(state: State, server: Server, event: Event, now: float) -> None:
 def _plugin_handle(state: State, server: Server, event: Event, now: float) -> Handle | None:
     handle = state._touch(server, event, now)
     if handle is not None and handle.plugin is None:
-        handle.plugin = "janus.plugin.videoroom"
+        handle.plugin = VIDEOROOM
     return handle
 
 

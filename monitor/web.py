@@ -65,6 +65,7 @@ async def api_servers(request: web.Request) -> web.Response:
                 "public_ip": info.public_ip if info else None,
                 "sessions": len(server.sessions),
                 "handles": server.handle_count,
+                "handles_unexplained": sum(1 for h in server.handles() if not h.explained),
                 "rooms": len(server.rooms),
                 "publishers": len(server.publishers),
                 "subscribers": len(server.subscribers),
