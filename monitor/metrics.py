@@ -79,6 +79,7 @@ class PollStats:
     errors: dict[str, int] = field(default_factory=dict)
     busy: deque[tuple[float, float]] = field(default_factory=deque)  # (ended, duration)
     started: float | None = None  # monotonic time of the first request
+    skipped: int = 0  # polls left out because the budget was spent
 
     def record(self, request: str, started: float, duration: float, error: str | None) -> None:
         self.requests[request] = self.requests.get(request, 0) + 1
@@ -227,6 +228,11 @@ class StateCollector:
             "Age of the oldest handle confirmation by the Admin API (list_handles).",
             labels=["server"],
         )
+        skipped = CounterMetricFamily(
+            "janus_monitor_polls_skipped",
+            "Polls left out because slow Admin requests had used up the budget.",
+            labels=["server"],
+        )
         success = GaugeMetricFamily(
             "janus_monitor_last_poll_success_timestamp_seconds",
             "When the last successful poll of the target ended.",
@@ -243,6 +249,7 @@ class StateCollector:
             for request, count in sorted(polled.errors.items()):
                 errors.add_metric([name, request], count)
             budget.add_metric(labels, polled.budget_used(now))
+            skipped.add_metric(labels, polled.skipped)
             if polled.last_success is not None:
                 success.add_metric(labels, polled.last_success)
             server = self.state.servers.get(name)
@@ -256,7 +263,7 @@ class StateCollector:
                     else now
                 )
                 age.add_metric(labels, max(0.0, now - oldest))
-        yield from (duration, errors, requests, request_duration, budget, age, success)
+        yield from (duration, errors, requests, request_duration, budget, age, skipped, success)
 
     def _daemon(self) -> Iterator[Metric]:
         stats = self.stats

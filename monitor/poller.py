@@ -61,6 +61,10 @@ class TargetDown(Exception):
     """The target stopped answering in the middle of a poll."""
 
 
+class PollOver(Exception):
+    """The budget allows no more requests before this poll's end."""
+
+
 @dataclass(slots=True)
 class PollReport:
     requests: int = 0
@@ -92,6 +96,8 @@ class Poller:
         self.polls = 0
         self.videoroom = True  # False once Janus says the plugin is not loaded
         self._next_request = 0.0
+        self._deadline = 0.0
+        self._essential = False
         self._report = PollReport()
 
     @property
@@ -104,16 +110,22 @@ class Poller:
         """One poll; never raises (the scheduler would only log it)."""
         started = self.clock()
         self._report = PollReport()
-        deadline = started + POLL_SHARE * self.target.poll_interval
+        self._deadline = started + POLL_SHARE * self.target.poll_interval
+        if self.polls and self._next_request > self._deadline:
+            # Earlier requests took so long that the budget allows none in this poll.
+            self.stats.skipped += 1
+            return
         error: str | None = None
         try:
+            self._essential = True
             await self._essentials()
+            self._essential = False
             self.stats.up = True
             self.stats.last_success = self.wall()
             for step in self._work():
-                if self.clock() >= deadline:
-                    break
                 await step()
+        except PollOver:
+            pass
         except TargetDown as exc:
             self.stats.up, error = False, str(exc)
         except Exception as exc:  # a bug must not stop polling
@@ -153,16 +165,26 @@ class Poller:
         self.state.apply(poll_event(self.name, body), self.clock())
 
     async def _paced(self) -> float:
-        """Wait until the budget allows the next request; returns when it is sent."""
-        wait = self._next_request - self.clock()
+        """Wait until the budget allows the next request; returns when it is sent.
+
+        The few requests every poll starts with go out at once (their cost is paid by the
+        pauses after them); the others wait, and none starts past the poll's end.
+        """
+        now = self.clock()
+        if self._essential:
+            return now
+        wait = self._next_request - now
+        if now + max(wait, 0.0) >= self._deadline:
+            raise PollOver
         if wait > 0:
             await self.sleep(wait)
         return self.clock()
 
     def _spent(self, asked_at: float) -> None:
-        busy = max(self.clock() - asked_at, 0.0)
+        now = self.clock()
+        busy = max(now - asked_at, 0.0)
         budget = self.target.poll_budget
-        self._next_request = self.clock() + busy * (1.0 - budget) / budget
+        self._next_request = max(self._next_request, now) + busy * (1.0 - budget) / budget
         self._report.requests += 1
         self._report.busy += busy
 

@@ -32,8 +32,28 @@ from monitor.janus.admin import (
     PluginError,
     RequestRecord,
 )
+from tests.conftest import (
+    ADMIN_PLUGIN_FIXTURES as PLUGIN_FIXTURES,
+)
+from tests.conftest import (
+    ADMIN_VERB_FIXTURES as VERB_FIXTURES,
+)
+from tests.conftest import (
+    HANDLE_INFO_FULL,
+    HANDLE_INFO_PLUGIN_ONLY,
+    WRONG_SECRET_REPLY,
+    Reply,
+    TickClock,
+    fixture_response,
+    serve_fake_admin,
+)
+from tests.conftest import (
+    FakeAdminServer as FakeAdmin,
+)
+from tests.conftest import (
+    admin_fixture as fixture,
+)
 
-MEDIA = Path(__file__).parent / "fixtures" / "janus-1.1.2" / "admin" / "10-media"
 VIDEOROOM = "janus.plugin.videoroom"
 SECRET = 'fake-admin-sëcret-"7f3a"'  # non-ASCII and a quote: it must survive JSON both ways
 WRONG_SECRET = "not-the-admin-sëcret"
@@ -41,125 +61,11 @@ ROOM_SECRET = "room4321-sëcret"
 SESSION_A = 3647527005210999  # the publisher's session in 10-media
 HANDLE_PUB = 4725100285792786  # its VideoRoom publisher handle
 
-VERB_FIXTURES = {
-    "info": "013-admin-info.json",
-    "ping": "014-admin-ping.json",
-    "get_status": "015-admin-get_status.json",
-    "list_sessions": "001-list_sessions.json",
-    "list_handles": "002-list_handles-3647527005210999.json",
-}
-PLUGIN_FIXTURES = {
-    "list": "019-message_plugin-list.json",
-    "listparticipants": "020-message_plugin-listparticipants.json",
-    "kick": "022-message_plugin-kick-wrong-secret.json",
-}
-HANDLE_INFO_FULL = "003-handle_info-pub-4725100285792786.json"
-HANDLE_INFO_PLUGIN_ONLY = "006-handle_info-pub-plugin_only.json"
-WRONG_SECRET_REPLY = "018-admin-list_sessions-wrong-admin_secret.json"
-
-
-def fixture(name: str) -> dict[str, Any]:
-    """One recorded exchange: {"url", "request", "http_status", "response"}."""
-    loaded: dict[str, Any] = json.loads((MEDIA / name).read_bytes())
-    return loaded
-
-
-def recorded_reply(name: str, transaction: str) -> dict[str, Any]:
-    """The real reply of a fixture, answering the given transaction."""
-    return {**fixture(name)["response"], "transaction": transaction}
-
-
-def fixture_response(name: str) -> dict[str, Any]:
-    """The reply a fixture recorded, with its own transaction left out (for comparisons)."""
-    return {k: v for k, v in fixture(name)["response"].items() if k != "transaction"}
-
-
-# --- the fake Admin API -------------------------------------------------------------------------
-
-Reply = dict[str, Any] | web.StreamResponse | None
-"""What a reply function returns: a JSON object to send, a ready response, or None to hang."""
-
-
-@dataclass
-class TickClock:
-    """A clock that moves only when told to (the fake moves it while it serves)."""
-
-    now: float = 500.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class FakeAdmin:
-    """An Admin API on 127.0.0.1 that answers like Janus 1.1.2 did in the 10-media capture.
-
-    Like Janus, every verb except info and ping needs the right admin_secret (else the real
-    403 reply). ``reply`` can be replaced to answer something else; a reply function that
-    returns None makes the server hang until the test ends.
-    """
-
-    def __init__(self) -> None:
-        self.url = ""
-        self.received: list[dict[str, Any]] = []
-        self.paths: list[str] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.delay = 0.0
-        self.clock: TickClock | None = None
-        self.clock_step = 0.0
-        self.reply: Callable[[dict[str, Any]], Reply] = self.janus_reply
-        self.release = asyncio.Event()
-
-    @staticmethod
-    def janus_reply(body: dict[str, Any]) -> Reply:
-        verb, transaction = body["janus"], body["transaction"]
-        if verb not in ("info", "ping") and body.get("admin_secret") != SECRET:
-            return recorded_reply(WRONG_SECRET_REPLY, transaction)
-        if verb == "message_plugin":
-            return recorded_reply(PLUGIN_FIXTURES[body["request"]["request"]], transaction)
-        if verb == "handle_info":
-            name = HANDLE_INFO_PLUGIN_ONLY if body.get("plugin_only") else HANDLE_INFO_FULL
-            return recorded_reply(name, transaction)
-        return recorded_reply(VERB_FIXTURES[verb], transaction)
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            body = orjson.loads(await request.read())
-            self.received.append(body)
-            self.paths.append(request.path)
-            if self.clock is not None:
-                self.clock.now += self.clock_step
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            answer = self.reply(body)
-            if answer is None:
-                await self.release.wait()
-                return web.Response(status=503)
-            if isinstance(answer, web.StreamResponse):
-                return answer
-            return web.Response(body=orjson.dumps(answer), content_type="application/json")
-        finally:
-            self.in_flight -= 1
-
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeAdmin]:
-    server = FakeAdmin()
-    app = web.Application()
-    app.router.add_post("/admin", server.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    server.url = f"http://{host}:{port}/admin"
-    try:
+    async with serve_fake_admin(SECRET) as server:
         yield server
-    finally:
-        server.release.set()
-        await runner.cleanup()
 
 
 @pytest.fixture

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 from pathlib import Path
 
 from prometheus_client import generate_latest
 
+from monitor.config import parse_config
 from monitor.ingest.pipeline import Pipeline
 from monitor.metrics import Histogram, StateCollector, Stats, build_registry
+from monitor.poller import Poller
 from monitor.state import State
-from tests.conftest import body_paths, items_of, metric_samples, require_tool, sample, series
+from tests.conftest import (
+    FakeAdmin,
+    FakeClock,
+    body_paths,
+    fake_sleep,
+    items_of,
+    metric_samples,
+    require_tool,
+    sample,
+    series,
+)
+from tests.test_poller import PUBLISHER_INFO, SUBSCRIBER_INFO
 
 GOLDEN = Path(__file__).parent / "golden" / "metrics-10-media.txt"
 SERVER = "janus-lab-1"
@@ -19,21 +33,38 @@ SERVER = "janus-lab-1"
 WALL = 1795535505.4
 
 
-def render(upto: str = "00052", expose_display: bool = True) -> str:
+def render(upto: str = "00052", expose_display: bool = True, poll: bool = True) -> str:
+    """10-media's events up to ``upto``, then (with ``poll``) two polls of what Janus had."""
+    clock = FakeClock(1000.0)
     state = State(targets=(SERVER,))
     stats = Stats(config_reload_ok=True, config_reload_time=1795535400.0)
-    pipeline = Pipeline(state, stats, monotonic=lambda: 1000.0, wall=lambda: WALL)
+    pipeline = Pipeline(state, stats, monotonic=clock, wall=lambda: WALL)
     for path in body_paths("10-media"):
         result = pipeline.process(items_of(path))
         assert result.rejected == 0
         if path.stem == upto:
             break
-    registry = build_registry(StateCollector(state, stats, lambda: expose_display))
-    return generate_latest(registry).decode()
+    if poll:
+        admin = FakeAdmin(clock, cost=0.0015, observer=stats.poll(SERVER).record)
+        admin.add_room(4321, bitrate=128000, publishers=4)
+        admin.participants[4321] = [{"id": 2244074596607377, "display": "alice", "publisher": True}]
+        admin.add_handle(3647527005210999, 4725100285792786, PUBLISHER_INFO)
+        admin.add_handle(7152267511538354, 5637909923716478, SUBSCRIBER_INFO)
+        target = parse_config(
+            f"targets: [{{name: {SERVER}, admin_url: 'http://127.0.0.1:7088/admin'}}]", env={}
+        ).targets[0]
+        poller = Poller(target, admin, state, stats.poll(SERVER), clock=clock,  # type: ignore[arg-type]
+                        wall=lambda: WALL, sleep=fake_sleep(clock))  # fmt: skip
+        for _ in range(2):
+            began = clock.now
+            asyncio.run(poller.poll())
+            clock.now = began + target.poll_interval
+    collector = StateCollector(state, stats, lambda: expose_display, monotonic=clock)
+    return generate_latest(build_registry(collector)).decode()
 
 
 def test_golden_metrics_rendering() -> None:
-    """10-media up to 00052 renders exactly the golden file (UPDATE_GOLDEN=1 rewrites it)."""
+    """10-media up to 00052 and two polls render the golden file (UPDATE_GOLDEN=1 rewrites it)."""
     text = render()
     if os.environ.get("UPDATE_GOLDEN") == "1":
         GOLDEN.write_text(text)

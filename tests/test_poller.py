@@ -34,8 +34,10 @@ def make_poller(
         env={},
     )
     state = State(targets=(SERVER,))
+    stats = PollStats()
+    admin.observer = stats.record
     return Poller(
-        config.targets[0], admin, state, PollStats(), clock=clock, wall=lambda: 1.8e9,  # type: ignore[arg-type]
+        config.targets[0], admin, state, stats, clock=clock, wall=lambda: 1.8e9,  # type: ignore[arg-type]
         sleep=fake_sleep(clock),
     )  # fmt: skip
 
@@ -227,7 +229,8 @@ async def test_requests_stay_within_the_budget(clock: FakeClock) -> None:
     elapsed = clock.now - start
     busy = len(admin.calls) * admin.cost
     assert busy / elapsed <= 0.05 * 1.1, busy / elapsed
-    assert poller.stats.budget_used(clock.now) <= 0.055
+    assert 0.03 <= poller.stats.budget_used(clock.now) <= 0.055
+    assert sum(poller.stats.requests.values()) == len(admin.calls)
 
 
 async def test_a_slow_janus_is_asked_less(clock: FakeClock) -> None:
@@ -277,3 +280,22 @@ async def test_gone_session_and_handle_answers(clock: FakeClock) -> None:
     server = server_of(poller)
     assert 7 not in server.sessions
     assert server.handle((5, 6)) is None
+
+
+async def test_a_very_slow_janus_gets_fewer_polls_not_longer_ones(clock: FakeClock) -> None:
+    """When each request costs 0.3 s, polls are skipped to stay in budget, none overruns."""
+    admin = FakeAdmin(clock, cost=0.3)
+    admin.add_handle(1, 2)
+    poller = make_poller(clock, admin, budget="5%", interval="1s")
+    start = clock.now
+    durations = []
+    for _ in range(120):
+        began = clock.now
+        await poller.poll()
+        durations.append(clock.now - began)
+        clock.now = max(clock.now, began + 1.0)
+    elapsed = clock.now - start
+    assert len(admin.calls) * admin.cost / elapsed <= 0.05 * 1.15
+    assert poller.stats.skipped > 90
+    assert max(durations) < 1.0 + 3 * 0.3  # the essentials at most, never the pauses
+    assert poller.stats.up is True

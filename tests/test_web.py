@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -9,7 +11,7 @@ from typing import Any
 import pytest
 
 from monitor.config import ConfigError, load_config
-from tests.conftest import Daemon, body_paths, run_daemon, sample
+from tests.conftest import Daemon, body_paths, make_config, run_daemon, sample, serve_fake_admin
 
 SERVER = "janus-lab-1"
 RELOAD_OK = "janus_monitor_config_last_reload_successful"
@@ -176,3 +178,60 @@ async def test_landing_page_links_metrics_and_api(daemon: Daemon) -> None:
 async def test_unknown_paths_are_404(daemon: Daemon, path: str) -> None:
     """Paths the daemon does not serve answer 404."""
     assert (await get(daemon, path))[0] == 404
+
+
+async def wait_for(check, within: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_ready_waits_for_the_first_poll_and_polls_feed_metrics() -> None:
+    """/-/ready is 503 until every target was polled once; then the poll's facts are exported."""
+    async with serve_fake_admin("s3cret") as fake:
+        fake.delay = 0.3
+        config = make_config(
+            f"targets: [{{name: {SERVER}, admin_url: '{fake.url}', admin_secret: s3cret, "
+            "poll_interval: 1s, reconcile_interval: 5s}]"
+        )
+        async for daemon in run_daemon(config):
+            status, _, text = await get(daemon, "/-/ready")
+            assert status == 503 and f"first poll of {SERVER}" in text
+
+            async def ready(daemon: Daemon = daemon) -> bool:
+                return (await get(daemon, "/-/ready"))[0] == 200
+
+            await wait_for(ready)
+            m = await daemon.metrics()
+            assert sample(m, "janus_up", server=SERVER) == 1
+            assert sample(m, "janus_info", server=SERVER, version="1.1.2",
+                          server_name="janus-lab-1") == 1  # fmt: skip
+            assert sample(m, "janus_public_ip_configured", server=SERVER) == 0
+            cap = "janus_videoroom_room_bitrate_cap_bits_per_second"
+            assert sample(m, cap, server=SERVER, room="1234") == 256000
+            assert sample(m, "janus_videoroom_room_max_publishers", server=SERVER, room="4321") == 4
+            assert sample(m, "janus_monitor_admin_requests_total", server=SERVER, request="info")
+            assert fake.received[0]["admin_secret"] == "s3cret"
+
+
+async def test_an_unreachable_target_is_down_and_the_daemon_keeps_serving() -> None:
+    """With the Admin API unreachable, janus_up is 0, errors are counted, and /-/ready is 200."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    config = make_config(
+        f"targets: [{{name: {SERVER}, admin_url: 'http://127.0.0.1:{port}/admin', "
+        "poll_interval: 1s}]"
+    )
+    async for daemon in run_daemon(config):
+
+        async def polled(daemon: Daemon = daemon) -> bool:
+            return (await get(daemon, "/-/ready"))[0] == 200
+
+        await wait_for(polled)
+        m = await daemon.metrics()
+        assert sample(m, "janus_up", server=SERVER) == 0
+        assert sample(m, "janus_monitor_poll_errors_total", server=SERVER, request="info") >= 1
+        status, _ = await reload(daemon)  # still serving the rest
+        assert status == 500  # no config file: but it answered
