@@ -78,7 +78,6 @@ class PollStats:
     requests: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     busy: deque[tuple[float, float]] = field(default_factory=deque)  # (ended, duration)
-    started: float | None = None  # monotonic time of the first request
     skipped: int = 0  # polls left out because the budget was spent
 
     def record(self, request: str, started: float, duration: float, error: str | None) -> None:
@@ -86,20 +85,15 @@ class PollStats:
         if error is not None:
             self.errors[request] = self.errors.get(request, 0) + 1
         self.request_duration.observe(duration)
-        if self.started is None:
-            self.started = started
         self.busy.append((started + duration, duration))
 
     def budget_used(self, now: float) -> float:
-        """Share of the last minute (or of the time since polling began) with a request out."""
+        """Share of the last minute with an Admin request outstanding."""
         horizon = now - BUDGET_WINDOW
         while self.busy and self.busy[0][0] < horizon:
             self.busy.popleft()
-        if self.started is None:
-            return 0.0
-        window = min(BUDGET_WINDOW, max(now - self.started, 1e-3))
         busy = sum(min(duration, ended - horizon) for ended, duration in self.busy)
-        return min(1.0, busy / window)
+        return min(1.0, busy / BUDGET_WINDOW)
 
 
 @dataclass(slots=True)
