@@ -1,0 +1,313 @@
+"""How each decoded event changes state: one applier per body type, same signature."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from monitor.events import (
+    VIDEOROOM,
+    Body,
+    ConnectionEvent,
+    CoreEvent,
+    Event,
+    HandleEvent,
+    MediaStatsEvent,
+    PublisherConfigured,
+    PublisherGone,
+    PublisherJoined,
+    PublisherPublished,
+    RoomCreated,
+    RoomDestroyed,
+    RoomEdited,
+    SessionEvent,
+    SubscriberStream,
+    SubscriberStreams,
+    SubscriberUnsubscribed,
+    SubscriberUp,
+)
+from monitor.state.model import PUBLISHER, SUBSCRIBER, Handle, Publisher, Server, Subscriber
+
+if TYPE_CHECKING:
+    from monitor.state.store import Applier, State
+
+
+def _apply_session(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, SessionEvent)
+    if event.session_id is None:
+        return
+    if body.name == "created":
+        server.gone_sessions.pop(event.session_id, None)  # a client may reuse an id
+        session = state._session(server, event.session_id, now)
+        if session is not None:
+            session.transport = body.transport
+    elif body.name in ("destroyed", "timeout"):
+        state._remove_session(server, event.session_id, now)
+    else:
+        state._touch(server, event, now)
+
+
+def _apply_handle(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, HandleEvent)
+    if event.session_id is None or event.handle_id is None:
+        return
+    if body.name == "detached":
+        session = server.sessions.get(event.session_id)
+        if session is not None:
+            state._remove_handle(server, session, event.handle_id, now)
+        else:
+            server.gone_handles[(event.session_id, event.handle_id)] = now
+        return
+    if body.name == "attached":
+        server.gone_handles.pop((event.session_id, event.handle_id), None)
+    handle = state._touch(server, event, now)
+    if handle is not None and body.plugin:
+        handle.plugin = body.plugin
+
+
+def _apply_connection(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, ConnectionEvent)
+    handle = state._touch(server, event, now)
+    if handle is None:
+        return
+    handle.pc_up = body.connection == "webrtcup"
+    if not handle.pc_up:
+        handle.media.clear()  # a new PeerConnection on this handle restarts its counters
+    subscriber = server.subscribers.get((handle.session_id, handle.handle_id))
+    if subscriber is not None:
+        subscriber.pc_up = handle.pc_up
+
+
+def _apply_media_stats(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, MediaStatsEvent)
+    handle = state._touch(server, event, now)
+    if handle is None:
+        return
+    for stat in body.stats:
+        handle.media[(stat.mid, stat.layer)] = stat
+    handle.media_seen, handle.media_source = now, "event"
+
+
+def _apply_core(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, CoreEvent)
+    if body.status == "started":
+        state._reset_server(server)
+        server.running = True
+        if body.info is not None:
+            server.info = body.info
+    elif body.status == "shutdown":
+        state._reset_server(server)
+        server.running = False
+
+
+def _plugin_handle(state: State, server: Server, event: Event, now: float) -> Handle | None:
+    handle = state._touch(server, event, now)
+    if handle is not None and handle.plugin is None:
+        handle.plugin = VIDEOROOM
+    return handle
+
+
+def _apply_room_created(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, (RoomCreated, RoomEdited))
+    state._touch(server, event, now)
+    room = state._room(server, body.room, now)
+    room.needs_confirm = True  # created/edited events carry only the room id
+
+
+def _apply_room_destroyed(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, RoomDestroyed)
+    state._touch(server, event, now)
+    _drop_room(state, server, body.room)
+
+
+def _drop_room(state: State, server: Server, room_id: str) -> None:
+    server.rooms.pop(room_id, None)
+    for publisher in [p for k, p in server.publishers.items() if k[0] == room_id]:
+        state._remove_publisher(server, publisher)
+    for handle_key in [k for k, s in server.subscribers.items() if s.room == room_id]:
+        del server.subscribers[handle_key]
+    for handle in server.handles():
+        if handle.room == room_id:
+            handle.room = None
+
+
+def _publisher(
+    state: State, server: Server, event: Event, room_id: str, publisher_id: str, now: float
+) -> Publisher:
+    """The publisher an event with a publisher handle context speaks of; created if missed."""
+    return _link_publisher(
+        state, server, _plugin_handle(state, server, event, now), room_id, publisher_id, now
+    )
+
+
+def _link_publisher(
+    state: State,
+    server: Server,
+    handle: Handle | None,
+    room_id: str,
+    publisher_id: str,
+    now: float,
+) -> Publisher:
+    state._room(server, room_id, now)
+    publisher = server.publishers.get((room_id, publisher_id))
+    if publisher is None:
+        publisher = Publisher(room_id, publisher_id, None, now, joined_at=now)
+        server.publishers[(room_id, publisher_id)] = publisher
+    publisher.seen = now
+    if handle is not None:
+        key = (handle.session_id, handle.handle_id)
+        if publisher.handle != key:
+            publisher.handle = key
+            publisher.opaque_id = handle.opaque_id
+        if handle.role == SUBSCRIBER:
+            server.subscribers.pop(key, None)
+        handle.role, handle.room, handle.publisher_id = PUBLISHER, room_id, publisher_id
+    return publisher
+
+
+def _apply_joined(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, PublisherJoined)
+    previous = server.publishers.get((body.room, body.publisher))
+    if (
+        previous is not None
+        and previous.handle is not None
+        and previous.handle != (event.session_id, event.handle_id)
+    ):
+        state._remove_publisher(server, previous)  # the id was reused by a new handle
+    publisher = _publisher(state, server, event, body.room, body.publisher, now)
+    server.rooms[body.room].members_changed = True
+    publisher.display = body.display
+    publisher.joined_at = now
+    publisher.publishing = False
+    publisher.configured_since_join = False
+
+
+def _apply_configured(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, PublisherConfigured)
+    publisher = _publisher(state, server, event, body.room, body.publisher, now)
+    publisher.bitrate_limit = body.bitrate
+    if not publisher.configured_since_join and body.bitrate is not None:
+        # The first configure after a join carries the bitrate copied from the room, unless the
+        # client asked for another one: a hint until a poll reads the room's real cap.
+        publisher.configured_since_join = True
+        room = server.rooms[body.room]
+        if room.cap_source != "poll":
+            room.bitrate_cap, room.cap_source = body.bitrate, "event"
+
+
+def _apply_published(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, PublisherPublished)
+    publisher = _publisher(state, server, event, body.room, body.publisher, now)
+    publisher.publishing = True
+    publisher.streams = body.streams
+    if body.display is not None:
+        publisher.display = body.display
+
+
+def _apply_publisher_gone(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, PublisherGone)
+    # No session or handle here: the (room, id) map says whose handle it was.
+    if body.publisher is None:
+        return
+    publisher = server.publishers.get((body.room, body.publisher))
+    room = server.rooms.get(body.room)
+    if room is not None:
+        room.members_changed = True
+    if publisher is None:
+        return
+    if not body.left_room:
+        publisher.publishing = False
+        publisher.seen = now
+        state._drop_feed(server, body.room, body.publisher)
+        return
+    state._remove_publisher(server, publisher)
+    handle = server.handle(publisher.handle) if publisher.handle else None
+    if handle is not None:
+        handle.room = None  # a VideoRoom handle can never rejoin after leaving (425)
+
+
+def _apply_subscriber_streams(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, SubscriberStreams)
+    handle = _plugin_handle(state, server, event, now)
+    if handle is None:
+        return
+    if body.update and handle.role == PUBLISHER:
+        # 1.1.2 sends some subscriber updates with the context of the publisher that caused
+        # them; the feed changes they describe also arrive as unpublished/leaving events.
+        return
+    _link_subscriber(state, server, handle, body.room, body.streams, now)
+
+
+def _link_subscriber(
+    state: State,
+    server: Server,
+    handle: Handle,
+    room_id: str,
+    streams: tuple[SubscriberStream, ...],
+    now: float,
+) -> Subscriber:
+    if handle.role == PUBLISHER:
+        state._forget_role(server, handle)
+    key = (handle.session_id, handle.handle_id)
+    room = state._room(server, room_id, now)
+    subscriber = server.subscribers.get(key)
+    if subscriber is None or subscriber.room != room_id:
+        subscriber = server.subscribers[key] = Subscriber(key, room_id, now)
+        room.members_changed = True
+    subscriber.seen = now
+    subscriber.feeds = {s.mid: s.feed for s in streams if s.active and s.feed is not None}
+    handle.role, handle.room, handle.publisher_id = SUBSCRIBER, room_id, None
+    return subscriber
+
+
+def _apply_subscriber_up(state: State, server: Server, event: Event, now: float) -> None:
+    handle = _plugin_handle(state, server, event, now)
+    if handle is None:
+        return
+    subscriber = server.subscribers.get((handle.session_id, handle.handle_id))
+    if subscriber is not None:
+        subscriber.pc_up = True
+        subscriber.seen = now
+
+
+def _apply_unsubscribed(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, SubscriberUnsubscribed)
+    handle = _plugin_handle(state, server, event, now)
+    if handle is None or body.feed is None:
+        return
+    subscriber = server.subscribers.get((handle.session_id, handle.handle_id))
+    if subscriber is not None:
+        # The PeerConnection went down: Janus drops every relayed stream of that feed.
+        subscriber.feeds = {m: f for m, f in subscriber.feeds.items() if f != body.feed}
+        subscriber.pc_up = False
+
+
+EVENT_APPLIERS: dict[type[Body], Applier] = {
+    SessionEvent: _apply_session,
+    HandleEvent: _apply_handle,
+    ConnectionEvent: _apply_connection,
+    MediaStatsEvent: _apply_media_stats,
+    CoreEvent: _apply_core,
+    RoomCreated: _apply_room_created,
+    RoomEdited: _apply_room_created,
+    RoomDestroyed: _apply_room_destroyed,
+    PublisherJoined: _apply_joined,
+    PublisherConfigured: _apply_configured,
+    PublisherPublished: _apply_published,
+    PublisherGone: _apply_publisher_gone,
+    SubscriberStreams: _apply_subscriber_streams,
+    SubscriberUp: _apply_subscriber_up,
+    SubscriberUnsubscribed: _apply_unsubscribed,
+}

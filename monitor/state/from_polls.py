@@ -1,0 +1,175 @@
+"""How each Admin API record changes state: what Janus lists is the truth, as of when asked."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from monitor.events import (
+    Body,
+    Event,
+)
+from monitor.polls import (
+    PolledHandle,
+    PolledHandles,
+    PolledInfo,
+    PolledParticipants,
+    PolledRooms,
+    PolledSessions,
+)
+from monitor.state.from_events import _drop_room, _link_publisher, _link_subscriber
+from monitor.state.model import PUBLISHER, SUBSCRIBER, Server
+
+if TYPE_CHECKING:
+    from monitor.state.store import Applier, State
+
+
+def _apply_polled_info(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, PolledInfo)
+    server.info = body.info
+    server.running = True
+
+
+def _apply_polled_sessions(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, PolledSessions)
+    for session_id in body.session_ids:
+        if session_id not in server.sessions:
+            gone_at = server.gone_sessions.get(session_id)
+            if gone_at is not None and gone_at >= body.asked_at:
+                continue  # destroyed after the request went out: the list is older
+            server.gone_sessions.pop(session_id, None)
+            state._session(server, session_id, now)
+    for session_id, session in list(server.sessions.items()):
+        # Only what no event confirmed after the request went out can be declared gone.
+        if session_id not in body.session_ids and session.seen < body.asked_at:
+            state._remove_session(server, session_id, now)
+            state._count_drop("session", "reconcile")
+
+
+def _apply_polled_handles(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, PolledHandles)
+    session = server.sessions.get(body.session_id)
+    if body.handle_ids is None:
+        if session is not None and session.seen < body.asked_at:
+            state._remove_session(server, body.session_id, now)
+            state._count_drop("session", "reconcile")
+        return
+    for handle_id in body.handle_ids:
+        key = (body.session_id, handle_id)
+        gone_at = server.gone_handles.get(key)
+        if gone_at is not None:
+            if gone_at >= body.asked_at:
+                continue  # detached after the request went out: the list is older
+            del server.gone_handles[key]
+        state._confirm(server, body.session_id, handle_id, None, now)
+    session = server.sessions.get(body.session_id)
+    if session is None:
+        return
+    session.listed_at = body.asked_at
+    stale = [
+        h.handle_id
+        for h in session.handles.values()
+        if h.handle_id not in body.handle_ids and h.seen < body.asked_at
+    ]
+    for handle_id in stale:
+        state._remove_handle(server, session, handle_id, now)
+    state._count_drop("handle", "reconcile", len(stale))
+
+
+def _apply_polled_handle(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, PolledHandle)
+    session = server.sessions.get(body.session_id)
+    if not body.exists:
+        handle = session.handles.get(body.handle_id) if session else None
+        if session is not None and handle is not None and handle.seen < body.asked_at:
+            state._remove_handle(server, session, body.handle_id, now)
+            state._count_drop("handle", "reconcile")
+        return
+    handle = state._confirm(server, body.session_id, body.handle_id, body.opaque_id, now)
+    if handle is None:
+        return
+    handle.explained_at = now
+    if body.plugin:
+        handle.plugin = body.plugin
+    if body.opaque_id:
+        handle.opaque_id = body.opaque_id
+    if body.media is not None:
+        handle.media = {(s.mid, s.layer): s for s in body.media}
+        handle.media_seen, handle.media_source = now, "poll"
+    if body.role == PUBLISHER and body.room is not None and body.publisher_id is not None:
+        if handle.publisher_id != body.publisher_id or handle.room != body.room:
+            state._forget_role(server, handle)
+        publisher = _link_publisher(state, server, handle, body.room, body.publisher_id, now)
+        publisher.publishing = body.publishing
+        if body.display is not None:
+            publisher.display = body.display
+        if body.bitrate_limit is not None:
+            publisher.bitrate_limit = body.bitrate_limit
+    elif body.role == SUBSCRIBER and body.room is not None:
+        _link_subscriber(state, server, handle, body.room, body.feeds, now)
+    elif body.role is not None:
+        # Joined once, now in no room (left or kicked): the handle keeps its role.
+        state._forget_role(server, handle)
+        handle.role, handle.room = body.role, None
+
+
+def _apply_polled_rooms(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, PolledRooms)
+    members: dict[str, int] = {}
+    for room_id, _ in server.publishers:
+        members[room_id] = members.get(room_id, 0) + 1
+    listed = set()
+    for polled in body.rooms:
+        listed.add(polled.room)
+        room = state._room(server, polled.room, now)
+        room.bitrate_cap, room.cap_source = polled.bitrate, "poll"
+        room.max_publishers = polled.max_publishers
+        room.recording = polled.recording
+        room.description = polled.description
+        room.is_private = polled.is_private
+        room.confirmed_at, room.needs_confirm, room.unlisted = now, False, False
+        if polled.participants is not None and polled.participants != members.get(polled.room, 0):
+            room.members_changed = True
+    for room_id, room in server.rooms.items():
+        if room_id not in listed and room.seen < body.asked_at:
+            room.unlisted = True  # private (list needs admin_key) or gone: listparticipants tells
+
+
+def _apply_polled_participants(state: State, server: Server, event: Event, now: float) -> None:
+    body = event.body
+    assert isinstance(body, PolledParticipants)
+    room = server.rooms.get(body.room)
+    if not body.exists:
+        if room is not None and room.seen < body.asked_at:
+            _drop_room(state, server, body.room)
+            state._count_drop("room", "reconcile")
+        return
+    room = state._room(server, body.room, now)
+    room.members_at, room.members_changed, room.unlisted = now, False, False
+    listed = {p.publisher_id: p for p in body.participants}
+    for key, publisher in list(server.publishers.items()):
+        if key[0] == body.room and key[1] not in listed and publisher.seen < body.asked_at:
+            state._remove_publisher(server, publisher)
+            handle = server.handle(publisher.handle) if publisher.handle else None
+            if handle is not None:
+                handle.room = None
+            state._count_drop("publisher", "reconcile")
+    for participant in body.participants:
+        publisher = _link_publisher(state, server, None, body.room, participant.publisher_id, now)
+        publisher.publishing = participant.publishing
+        if participant.display is not None:
+            publisher.display = participant.display
+
+
+POLL_APPLIERS: dict[type[Body], Applier] = {
+    PolledInfo: _apply_polled_info,
+    PolledSessions: _apply_polled_sessions,
+    PolledHandles: _apply_polled_handles,
+    PolledHandle: _apply_polled_handle,
+    PolledRooms: _apply_polled_rooms,
+    PolledParticipants: _apply_polled_participants,
+}

@@ -1,0 +1,131 @@
+"""The records state is made of: servers, sessions, handles, rooms, publishers, subscribers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from monitor.events import (
+    VIDEOROOM,
+    MediaStat,
+    PublisherStream,
+    ServerInfo,
+)
+
+HandleKey = tuple[int, int]  # (session_id, handle_id)
+PublisherKey = tuple[str, str]  # (room, publisher id)
+
+PUBLISHER = "publisher"
+SUBSCRIBER = "subscriber"
+
+
+@dataclass(slots=True)
+class Handle:
+    session_id: int
+    handle_id: int
+    plugin: str | None
+    opaque_id: str | None
+    seen: float
+    role: str | None = None  # publisher | subscriber, once a VideoRoom join tells
+    room: str | None = None
+    publisher_id: str | None = None
+    pc_up: bool = False
+    media: dict[tuple[str | None, int], MediaStat] = field(default_factory=dict)
+    media_seen: float | None = None
+    media_source: str | None = None  # "event" (media stats) or "poll" (full handle_info)
+    explained_at: float | None = None  # when a handle_info last told its plugin and role
+    since: float = 0.0  # first seen
+
+    @property
+    def explained(self) -> bool:
+        """Whether its plugin is known, and for VideoRoom its role (or that it has none)."""
+        if self.plugin is None:
+            return False
+        return self.plugin != VIDEOROOM or self.role is not None or self.explained_at is not None
+
+
+@dataclass(slots=True)
+class Session:
+    session_id: int
+    seen: float
+    transport: str | None = None
+    handles: dict[int, Handle] = field(default_factory=dict)
+    since: float = 0.0  # first seen, by an event or a poll
+    listed_at: float | None = None  # when a list_handles last confirmed its handles
+
+
+@dataclass(slots=True)
+class Room:
+    room: str
+    seen: float
+    bitrate_cap: int | None = None  # bits/s, 0 = no cap, None = not known yet
+    cap_source: str | None = None  # "poll" (authoritative) or "event" (from a publisher join)
+    max_publishers: int | None = None
+    recording: bool | None = None
+    description: str | None = None
+    is_private: bool | None = None
+    needs_confirm: bool = True  # edited, or only implied by events: a poll should confirm it
+    confirmed_at: float | None = None  # last listed by a VideoRoom `list`
+    members_at: float | None = None  # last listparticipants
+    members_changed: bool = True  # events changed who is in it since the last listparticipants
+    unlisted: bool = False  # known, but the last `list` did not show it (private or gone)
+
+
+@dataclass(slots=True)
+class Publisher:
+    room: str
+    publisher_id: str
+    display: str | None
+    seen: float
+    joined_at: float
+    handle: HandleKey | None = None
+    opaque_id: str | None = None
+    publishing: bool = False
+    bitrate_limit: int | None = None  # the publisher's REMB cap from `configured`, bits/s
+    streams: tuple[PublisherStream, ...] = ()
+    configured_since_join: bool = False
+
+
+@dataclass(slots=True)
+class Subscriber:
+    handle: HandleKey
+    room: str
+    seen: float
+    feeds: dict[str | None, str] = field(default_factory=dict)  # subscriber mid -> feed id
+    pc_up: bool = False
+
+    @property
+    def feed_ids(self) -> set[str]:
+        return set(self.feeds.values())
+
+
+@dataclass(slots=True)
+class Server:
+    name: str
+    configured: bool
+    seen: float
+    info: ServerInfo | None = None
+    running: bool | None = None  # from core started/shutdown events
+    sessions: dict[int, Session] = field(default_factory=dict)
+    rooms: dict[str, Room] = field(default_factory=dict)
+    publishers: dict[PublisherKey, Publisher] = field(default_factory=dict)
+    subscribers: dict[HandleKey, Subscriber] = field(default_factory=dict)
+    gone_sessions: dict[int, float] = field(default_factory=dict)
+    gone_handles: dict[HandleKey, float] = field(default_factory=dict)
+    handle_count: int = 0
+    last_event_timestamp: int = 0
+
+    def handles(self) -> Iterator[Handle]:
+        for session in self.sessions.values():
+            yield from session.handles.values()
+
+    def handle(self, key: HandleKey) -> Handle | None:
+        session = self.sessions.get(key[0])
+        return session.handles.get(key[1]) if session else None
+
+
+@dataclass(slots=True)
+class Limits:
+    stale_after: float = 60.0
+    max_tracked_handles: int = 50000
+    max_unknown_emitters: int = 16

@@ -1,0 +1,265 @@
+"""State: the records, the one door that changes them, and the sweep of stale ones."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+
+from monitor.events import Body, Event
+from monitor.state.model import Handle, Limits, Publisher, Room, Server, Session
+
+
+class State:
+    """All tracked state, and the only code that changes it."""
+
+    def __init__(self, limits: Limits | None = None, targets: tuple[str, ...] = ()) -> None:
+        self.limits = limits or Limits()
+        self.servers: dict[str, Server] = {}
+        self.handle_count = 0
+        self.dropped: dict[tuple[str, str], int] = {}  # (kind, reason) -> count
+        # Handles refused at the limit, remembered (bounded) so each is counted once.
+        self._refused: OrderedDict[tuple[str, int, int], None] = OrderedDict()
+        self.configure(targets, self.limits)
+
+    # --- configuration ---------------------------------------------------------------------
+
+    def configure(self, targets: tuple[str, ...], limits: Limits) -> None:
+        """Apply a (re)loaded config: which servers are targets, and the limits."""
+        self.limits = limits
+        names = set(targets)
+        for server in self.servers.values():
+            server.configured = server.name in names
+        for name in targets:
+            if name not in self.servers:
+                self.servers[name] = Server(name, configured=True, seen=0.0)
+
+    def admit(self, name: str, now: float) -> bool:
+        """Track an emitter: an unknown one gets a server under its own name, up to a bound."""
+        if name in self.servers:
+            return True
+        unknown = sum(1 for s in self.servers.values() if not s.configured)
+        if unknown >= self.limits.max_unknown_emitters:
+            return False
+        self.servers[name] = Server(name, configured=False, seen=now)
+        return True
+
+    def server(self, name: str, now: float) -> Server:
+        server = self.servers.get(name)
+        if server is None:
+            server = self.servers[name] = Server(name, configured=False, seen=now)
+        return server
+
+    # --- the door --------------------------------------------------------------------------
+
+    def apply(self, event: Event, now: float) -> None:
+        self.apply_all((event,), now)
+
+    def apply_all(self, events: Iterable[Event], now: float) -> list[tuple[Event, Exception]]:
+        """Apply events in order; one that fails is returned with its error, the rest go on."""
+        failed: list[tuple[Event, Exception]] = []
+        server: Server | None = None
+        appliers = APPLIERS
+        for event in events:
+            if server is None or event.emitter != server.name:
+                server = self.server(event.emitter, now)
+                server.seen = now
+            if event.timestamp > server.last_event_timestamp:
+                server.last_event_timestamp = event.timestamp
+            applier = appliers.get(type(event.body))
+            try:
+                if applier is not None:
+                    applier(self, server, event, now)
+                elif event.session_id is not None:
+                    self._touch(server, event, now)
+            except Exception as exc:  # a bug must not cost the other events
+                failed.append((event, exc))
+        return failed
+
+    # --- sessions and handles --------------------------------------------------------------
+
+    def _count_drop(self, kind: str, reason: str, n: int = 1) -> None:
+        if n:
+            self.dropped[(kind, reason)] = self.dropped.get((kind, reason), 0) + n
+
+    def _session(self, server: Server, session_id: int, now: float) -> Session | None:
+        session = server.sessions.get(session_id)
+        if session is None:
+            if session_id in server.gone_sessions:
+                return None
+            session = server.sessions[session_id] = Session(session_id, now, since=now)
+        else:
+            session.seen = now
+        return session
+
+    def _touch(self, server: Server, event: Event, now: float) -> Handle | None:
+        """Confirm the session and handle an event names, creating what events missed."""
+        if event.session_id is None:
+            return None
+        return self._confirm(server, event.session_id, event.handle_id, event.opaque_id, now)
+
+    def _confirm(
+        self,
+        server: Server,
+        session_id: int,
+        handle_id: int | None,
+        opaque_id: str | None,
+        now: float,
+    ) -> Handle | None:
+        session = self._session(server, session_id, now)
+        if session is None or handle_id is None:
+            return None
+        handle = session.handles.get(handle_id)
+        if handle is not None:
+            handle.seen = now
+            return handle
+        key = (session_id, handle_id)
+        if key in server.gone_handles:
+            return None
+        if self.handle_count >= self.limits.max_tracked_handles:
+            refused = (server.name, session_id, handle_id)
+            if refused not in self._refused:
+                self._refused[refused] = None
+                if len(self._refused) > self.limits.max_tracked_handles:
+                    self._refused.popitem(last=False)
+                self._count_drop("handle", "limit")
+            return None
+        handle = Handle(session_id, handle_id, None, opaque_id, now, since=now)
+        session.handles[handle_id] = handle
+        server.handle_count += 1
+        self.handle_count += 1
+        return handle
+
+    def _remove_handle(
+        self, server: Server, session: Session, handle_id: int, gone_at: float | None
+    ) -> bool:
+        """Forget a handle; with ``gone_at``, late events for it will not bring it back.
+
+        Returns whether a publisher went with it.
+        """
+        handle = session.handles.pop(handle_id, None)
+        if gone_at is not None:
+            server.gone_handles[(session.session_id, handle_id)] = gone_at
+        if handle is None:
+            return False
+        server.handle_count -= 1
+        self.handle_count -= 1
+        return self._forget_role(server, handle)
+
+    def _forget_role(self, server: Server, handle: Handle) -> bool:
+        key = (handle.session_id, handle.handle_id)
+        server.subscribers.pop(key, None)
+        if handle.publisher_id is not None and handle.room is not None:
+            publisher = server.publishers.get((handle.room, handle.publisher_id))
+            if publisher is not None and publisher.handle == key:
+                self._remove_publisher(server, publisher)
+                return True
+        return False
+
+    def _remove_session(self, server: Server, session_id: int, now: float) -> None:
+        server.gone_sessions[session_id] = now
+        session = server.sessions.pop(session_id, None)
+        if session is None:
+            return
+        for handle_id in list(session.handles):
+            self._remove_handle(server, session, handle_id, now)
+
+    def _reset_server(self, server: Server) -> None:
+        """Janus (re)started or shut down: nothing of the old process survives."""
+        self.handle_count -= server.handle_count
+        server.handle_count = 0
+        server.sessions.clear()
+        server.rooms.clear()
+        server.publishers.clear()
+        server.subscribers.clear()
+        server.gone_sessions.clear()
+        server.gone_handles.clear()
+
+    # --- rooms, publishers, subscribers ----------------------------------------------------
+
+    def _room(self, server: Server, room_id: str, now: float) -> Room:
+        room = server.rooms.get(room_id)
+        if room is None:
+            room = server.rooms[room_id] = Room(room_id, now)
+        else:
+            room.seen = now
+        return room
+
+    def _remove_publisher(self, server: Server, publisher: Publisher) -> None:
+        server.publishers.pop((publisher.room, publisher.publisher_id), None)
+        self._drop_feed(server, publisher.room, publisher.publisher_id)
+
+    def _drop_feed(self, server: Server, room: str, feed: str) -> None:
+        for subscriber in server.subscribers.values():
+            if subscriber.room == room and feed in subscriber.feeds.values():
+                subscriber.feeds = {m: f for m, f in subscriber.feeds.items() if f != feed}
+
+    # --- sweeping --------------------------------------------------------------------------
+
+    def sweep(self, now: float) -> int:
+        """Drop what nothing confirmed within stale_after; returns how many objects went."""
+        horizon = now - self.limits.stale_after
+        dropped = 0
+        for server in list(self.servers.values()):
+            dropped += self._sweep_server(server, horizon)
+            if (
+                not server.configured
+                and server.seen < horizon
+                and not server.sessions
+                and not server.rooms
+            ):
+                del self.servers[server.name]
+        return dropped
+
+    def _sweep_server(self, server: Server, horizon: float) -> int:
+        dropped = 0
+        for session in list(server.sessions.values()):
+            stale = [h.handle_id for h in session.handles.values() if h.seen < horizon]
+            for handle_id in stale:
+                if self._remove_handle(server, session, handle_id, None):
+                    self._count_drop("publisher", "stale")
+                    dropped += 1
+            self._count_drop("handle", "stale", len(stale))
+            dropped += len(stale)
+            if session.seen < horizon and not session.handles:
+                server.sessions.pop(session.session_id)
+                self._count_drop("session", "stale")
+                dropped += 1
+        for publisher in list(server.publishers.values()):
+            alive = publisher.handle is not None and server.handle(publisher.handle) is not None
+            if not alive and publisher.seen < horizon:
+                self._remove_publisher(server, publisher)
+                self._count_drop("publisher", "stale")
+                dropped += 1
+        occupied = {p.room for p in server.publishers.values()}
+        occupied.update(s.room for s in server.subscribers.values())
+        for room_id, room in list(server.rooms.items()):
+            if room.seen < horizon and room_id not in occupied:
+                del server.rooms[room_id]
+                self._count_drop("room", "stale")
+                dropped += 1
+        for session_id in [k for k, t in server.gone_sessions.items() if t < horizon]:
+            del server.gone_sessions[session_id]
+        for handle_key in [k for k, t in server.gone_handles.items() if t < horizon]:
+            del server.gone_handles[handle_key]
+        return dropped
+
+    # --- views for metrics and the API -----------------------------------------------------
+
+    def tracked(self) -> dict[str, int]:
+        servers = self.servers.values()
+        return {
+            "sessions": sum(len(s.sessions) for s in servers),
+            "handles": self.handle_count,
+            "publishers": sum(len(s.publishers) for s in servers),
+            "subscribers": sum(len(s.subscribers) for s in servers),
+            "rooms": sum(len(s.rooms) for s in servers),
+        }
+
+
+Applier = Callable[[State, Server, Event, float], None]
+
+# The registry of appliers, by body type; imported last: appliers only need State for typing.
+from monitor.state.from_events import EVENT_APPLIERS  # noqa: E402
+from monitor.state.from_polls import POLL_APPLIERS  # noqa: E402
+
+APPLIERS: dict[type[Body], Applier] = {**EVENT_APPLIERS, **POLL_APPLIERS}
