@@ -8,27 +8,34 @@ event handler, debug_level 2):
 
 1. populate: 2 000 sessions x 5 VideoRoom handles (no media, no join) created through the
    Janus HTTP API by a few concurrent aiohttp clients;
-2. client latency without the daemon: ``bench/signalling_client.py`` in its own process runs
-   create -> attach videoroom -> destroy cycles at a steady rate and times every request;
+2. client latency without the daemon: ``bench/signalling_client.py``, in its own process, runs
+   create -> attach videoroom -> destroy cycles at a steady open-loop rate and times every
+   request; the figure is the create and attach round trips together;
 3. the daemon (``python -m monitor run --config``, log level warning, one target with
    admin_url / admin_secret and the default poll_interval 5s, poll_budget 5%,
-   reconcile_interval 30s) learns everything from the Admin API alone: the time until
-   ``/api/v1/servers`` shows every session and handle (a full reconcile) and until
-   ``handles_unexplained`` is 0, with client latency measured during that discovery;
-4. client latency with the daemon polling in steady state (after discovery), with the
-   daemon's Admin requests/s by verb, ``janus_monitor_poll_budget_used_ratio`` and the budget
-   computed from ``janus_monitor_admin_request_duration_seconds_sum`` over wall time;
-5. client latency without the daemon again (the daemon stopped), so drift shows;
+   reconcile_interval 30s) must learn everything from the Admin API: the time until
+   ``/api/v1/servers`` shows every session and handle (a full reconcile) and until its
+   ``handles_unexplained`` is 0 (or ``--discovery-timeout``), with client latency measured
+   from the daemon's start (while it lists handles) and again from when every handle is
+   listed (while it explains them with handle_info);
+4. client latency with the daemon polling in steady state, one poll interval after discovery
+   ended (labelled "not settled" when it never ended), with the daemon's Admin requests/s by
+   verb from ``janus_monitor_admin_requests_total``, ``janus_monitor_poll_budget_used_ratio``
+   and the budget computed from ``janus_monitor_admin_request_duration_seconds_sum`` over wall
+   time;
+5. client latency without the daemon again (daemon stopped), so drift between the two
+   no-daemon windows shows; they are pooled for the comparison;
 6. for contrast, unpaced full sweeps from this process (list_sessions, list_handles per
    session, a full handle_info per handle, one request at a time, as the existing Go exporter
-   does), repeated back to back while client latency is measured.
+   does), back to back while the client measures.
 
-Janus's request thread is found as the ``janus`` thread that used the most CPU while the
-handles were created; its CPU time per phase is shown as a share of wall time.
+CPU shares (CPU seconds per wall second, from /proc) per window: the whole Janus process, its
+request thread (the ``janus`` thread busiest while the handles were created), its Admin HTTP
+thread (the libmicrohttpd thread that was idle then), the daemon, and the host's busy CPU
+used by none of these (other load on the machine makes the latency figures unreliable).
 
-Targets: client p99 (create and attach requests) with the daemon polling in steady state at
-most 1.2 x the p99 without it (both no-daemon windows pooled), and a full reconcile of the
-10 000 handles within 30 s of the daemon's start.
+Targets: client p99 with the daemon polling in steady state at most 1.2 x the p99 without it,
+and every one of the 10 000 handles listed within 30 s of the daemon's start.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import asyncio
 import dataclasses
 import os
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -72,8 +80,15 @@ WATCH_PERIOD = 0.5  # seconds between /api/v1/servers reads while the daemon dis
 PROGRESS_PERIOD = 10.0
 POLL_INTERVAL, POLL_BUDGET, RECONCILE_INTERVAL = 5.0, 0.05, 30.0
 TARGET_P99_RATIO = 1.2
+OTHER_CPU_WARNING = 0.05  # CPU seconds per wall second used by processes outside the bench
 TARGET_RECONCILE_SECONDS = 30.0
 CLIENT_KINDS = ("create", "attach")  # the figure: create and attach round trips together
+
+NO_DAEMON_BEFORE, NO_DAEMON_AFTER = "no daemon (before)", "no daemon (after)"
+LISTING, EXPLAINING = "daemon, listing", "daemon, explaining"  # the two discovery windows
+STEADY, NOT_SETTLED = "daemon, steady state", "daemon, not settled"  # not settled: discovery
+# never finished, so the "steady" window was measured while the daemon still discovered
+SWEEPS = "unpaced full sweeps"
 
 
 class BenchError(Exception):
@@ -83,34 +98,28 @@ class BenchError(Exception):
 Say = Callable[[str], None]
 
 
-# --- process accounting ------------------------------------------------------------------------
-
-
-def _cpu_ticks(stat_path: str) -> int | None:
-    try:
-        with open(stat_path) as stat:
-            fields = stat.read().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return int(fields[11]) + int(fields[12])  # utime, stime
+# --- CPU accounting ----------------------------------------------------------------------------
 
 
 def cpu_seconds(pid: int, tid: int | None = None) -> float | None:
-    """user+system CPU of a process (or one of its threads), from /proc."""
+    """user+system CPU time of a process (or one of its threads), from /proc."""
     path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
-    ticks = _cpu_ticks(path)
-    return None if ticks is None else ticks / os.sysconf("SC_CLK_TCK")
+    try:
+        with open(path) as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
     """tid -> (thread name, CPU seconds) for every thread of pid."""
     out: dict[int, tuple[str, float]] = {}
     try:
-        tids = os.listdir(f"/proc/{pid}/task")
+        tids = [int(entry) for entry in os.listdir(f"/proc/{pid}/task")]
     except OSError:
         return out
-    for entry in tids:
-        tid = int(entry)
+    for tid in tids:
         try:
             with open(f"/proc/{pid}/task/{tid}/comm") as comm:
                 name = comm.read().strip()
@@ -133,45 +142,101 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
-@dataclass
+@dataclass(frozen=True)
+class JanusThreads:
+    request: int | None  # the "sessions requests" thread (all Janus threads are named "janus")
+    admin_http: int | None  # the libmicrohttpd thread of the Admin port
+
+    @classmethod
+    def find(
+        cls, pid: int, before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
+    ) -> JanusThreads:
+        """From per-thread CPU before and after Janus API traffic only (no Admin requests)."""
+
+        def used(name: str) -> dict[int, float]:
+            return {
+                tid: seconds - before.get(tid, (found, 0.0))[1]
+                for tid, (found, seconds) in after.items()
+                if found == name and tid != pid
+            }
+
+        janus, http = used("janus"), used("MHD-single")
+        request = max(janus, key=lambda t: janus[t]) if janus else None
+        admin = min(http, key=lambda t: http[t]) if len(http) == 2 else None
+        return cls(request, admin)
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """CPU seconds per wall second over one window."""
+
+    janus: float | None = None
+    request_thread: float | None = None
+    admin_http: float | None = None
+    daemon: float | None = None
+    other: float | None = None  # the host's busy CPU not used by this benchmark's processes
+
+
+def host_busy_seconds() -> float | None:
+    """Busy CPU time of the whole host (all CPUs), from /proc/stat."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # up to steal, no guest
+
+
+def own_cpu_seconds() -> float:
+    """CPU of this process and of its reaped children (the client processes)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 class CpuMeter:
-    """CPU seconds of Janus, its request thread and the daemon over one phase."""
+    """Open it before a client run and read it after the client process has exited."""
 
-    janus_pid: int
-    request_tid: int | None
-    daemon_pid: int | None = None
-    started: float = 0.0
-    before: tuple[float | None, float | None, float | None] = (None, None, None)
-
-    def _read(self) -> tuple[float | None, float | None, float | None]:
-        thread = None if self.request_tid is None else cpu_seconds(self.janus_pid, self.request_tid)
-        daemon = None if self.daemon_pid is None else cpu_seconds(self.daemon_pid)
-        return cpu_seconds(self.janus_pid), thread, daemon
-
-    def start(self) -> CpuMeter:
+    def __init__(self, janus_pid: int, threads: JanusThreads, daemon_pid: int | None) -> None:
+        self.janus_pid = janus_pid
+        self.threads = threads
+        self.daemon_pid = daemon_pid
         self.started = time.monotonic()
         self.before = self._read()
-        return self
 
-    def shares(self) -> tuple[float | None, float | None, float | None]:
-        """(Janus, request thread, daemon) CPU seconds per wall second since start()."""
-        wall = max(time.monotonic() - self.started, 1e-9)
-        after = self._read()
-        return tuple(  # type: ignore[return-value]
-            None if a is None or b is None else (a - b) / wall
-            for a, b in zip(after, self.before, strict=True)
+    def _read(self) -> tuple[float | None, ...]:
+        pid = self.janus_pid
+        janus = cpu_seconds(pid)
+        daemon = None if self.daemon_pid is None else cpu_seconds(self.daemon_pid)
+        host = host_busy_seconds()
+        other = (
+            None
+            if host is None or janus is None
+            else host - janus - (daemon or 0.0) - own_cpu_seconds()
         )
+        return (
+            janus,
+            None if self.threads.request is None else cpu_seconds(pid, self.threads.request),
+            None if self.threads.admin_http is None else cpu_seconds(pid, self.threads.admin_http),
+            daemon,
+            other,
+        )
+
+    def read(self) -> Cpu:
+        wall = max(time.monotonic() - self.started, 1e-9)
+        shares = [
+            None if a is None or b is None else (a - b) / wall
+            for a, b in zip(self._read(), self.before, strict=True)
+        ]
+        return Cpu(*shares)
 
 
 # --- the Janus API and the Admin API, from this process ----------------------------------------
 
 
-def _transaction() -> str:
-    return secrets.token_hex(6)
-
-
 async def janus_post(http: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> dict[str, Any]:
-    body["transaction"] = _transaction()
+    body["transaction"] = secrets.token_hex(6)
     async with http.post(
         url, data=orjson.dumps(body), headers={"Content-Type": "application/json"}
     ) as response:
@@ -188,11 +253,8 @@ def _success_id(reply: dict[str, Any], what: str) -> int:
     return int(reply["data"]["id"])
 
 
-async def populate(
-    api_url: str, sessions: int, per_session: int, workers: int
-) -> tuple[float, list[int]]:
-    """Create sessions x per_session VideoRoom handles; (seconds, session ids)."""
-    created: list[int] = []
+async def populate(api_url: str, sessions: int, per_session: int, workers: int) -> float:
+    """Create sessions x per_session VideoRoom handles with concurrent clients; seconds taken."""
     todo = iter(range(sessions))
 
     async def worker() -> None:
@@ -200,39 +262,41 @@ async def populate(
             connector=aiohttp.TCPConnector(limit=1), timeout=aiohttp.ClientTimeout(total=30)
         ) as http:
             for _ in todo:
-                session_id = _success_id(
-                    await janus_post(http, api_url, {"janus": "create"}), "create"
-                )
-                created.append(session_id)
+                reply = await janus_post(http, api_url, {"janus": "create"})
+                session_url = f"{api_url}/{_success_id(reply, 'create')}"
                 for _ in range(per_session):
-                    _success_id(
-                        await janus_post(
-                            http,
-                            f"{api_url}/{session_id}",
-                            {"janus": "attach", "plugin": VIDEOROOM},
-                        ),
-                        "attach",
-                    )
+                    attach = {"janus": "attach", "plugin": VIDEOROOM}
+                    _success_id(await janus_post(http, session_url, attach), "attach")
 
     started = time.monotonic()
     await asyncio.gather(*(worker() for _ in range(workers)))
-    return time.monotonic() - started, created
+    return time.monotonic() - started
 
 
 class Admin:
-    """Bare Admin API requests (body ids, as the daemon sends them); counts what it sent."""
+    """Bare Admin API requests with the ids in the body, as the daemon sends them."""
 
     def __init__(self, http: aiohttp.ClientSession, url: str, secret: str) -> None:
         self.http = http
         self.url = url
         self.secret = secret
         self.sent: dict[str, int] = {}
+        self.seconds: dict[str, float] = {}
         self.errors = 0
 
     async def request(self, verb: str, **fields: Any) -> dict[str, Any]:
         body = {"janus": verb, "admin_secret": self.secret, **fields}
+        started = time.perf_counter()
+        reply = await janus_post(self.http, self.url, body)
+        self.seconds[verb] = self.seconds.get(verb, 0.0) + time.perf_counter() - started
         self.sent[verb] = self.sent.get(verb, 0) + 1
-        return await janus_post(self.http, self.url, body)
+        return reply
+
+    def mean_ms(self) -> str:
+        return ", ".join(
+            f"{verb} {self.seconds[verb] / count * 1000:.3f} ms"
+            for verb, count in sorted(self.sent.items())
+        )
 
     async def list_sessions(self) -> list[int]:
         reply = await self.request("list_sessions")
@@ -263,10 +327,9 @@ class Sweep:
 
 
 async def full_sweep(admin: Admin) -> Sweep:
-    """Everything, unpaced, one request at a time: what the Go exporter does each scrape."""
+    """Everything, unpaced, one request at a time: what the Go exporter does per scrape."""
     started = time.monotonic()
-    requests = 1
-    handles = 0
+    requests, handles = 1, 0
     for session_id in await admin.list_sessions():
         handle_ids = await admin.list_handles(session_id)
         requests += 1
@@ -288,20 +351,15 @@ class ClientRun:
     cycles: int
     window: float
     max_late_ms: float
-    started: float  # monotonic, when the recorded window began (about)
-    janus_cpu: float | None = None
-    thread_cpu: float | None = None
-    daemon_cpu: float | None = None
-    admin_per_s: float | None = None
+    cpu: Cpu = Cpu()
+    admin_per_s: float | None = None  # the daemon's (or the sweeps') Admin requests/s
     note: str = ""
 
     def values(self, kinds: Sequence[str] = CLIENT_KINDS) -> list[int]:
         return sorted(v for kind in kinds for v in self.latencies_us.get(kind, ()))
 
 
-async def run_client(
-    api_url: str, seconds: float, rate: float, label: str, warmup: float = 1.0
-) -> ClientRun:
+async def run_client(api_url: str, seconds: float, rate: float, label: str) -> ClientRun:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -312,14 +370,11 @@ async def run_client(
         str(seconds),
         "--rate",
         str(rate),
-        "--warmup",
-        str(warmup),
         cwd=REPO_ROOT,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    started = time.monotonic()
     out, err = await proc.communicate()
     if proc.returncode != 0:
         raise BenchError(
@@ -329,22 +384,21 @@ async def run_client(
     result = orjson.loads(out)
     return ClientRun(
         label=label,
-        latencies_us={k: list(v) for k, v in result["latencies_us"].items()},
+        latencies_us={kind: list(values) for kind, values in result["latencies_us"].items()},
         errors=dict(result["errors"]),
         cycles=int(result["cycles"]),
         window=float(result["window_seconds"]),
         max_late_ms=float(result["max_late_ms"]),
-        started=started,
     )
 
 
 # --- the daemon ------------------------------------------------------------------------------
 
 
-def daemon_config(port: int, admin_url: str, secret: str) -> str:
+def daemon_config(port: int, admin_url: str, secret: str, level: str) -> str:
     return (
         f"listen: 127.0.0.1:{port}\n"
-        "log: {level: warning, format: json}\n"
+        f"log: {{level: {level}, format: json}}\n"
         "targets:\n"
         f"  - name: {SERVER_NAME}\n"
         f"    admin_url: {admin_url}\n"
@@ -369,6 +423,10 @@ class Daemon:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        return None if self.proc is None else self.proc.pid
+
     def start(self) -> None:
         out, err = self.out_path.open("wb"), self.err_path.open("wb")
         self._files += [out, err]
@@ -389,9 +447,8 @@ class Daemon:
     def tail(self) -> str:
         out = []
         for path in (self.out_path, self.err_path):
-            text = file_tail(path, 20) if path.exists() else ""
-            if text and not text.startswith("("):
-                out.append(f"\n--- {path.name} (tail) ---\n{text}")
+            if path.exists() and path.stat().st_size:
+                out.append(f"\n--- {path.name} (tail) ---\n{file_tail(path, 20)}")
         return "".join(out)
 
     def stop(self) -> None:
@@ -422,27 +479,21 @@ class Metrics:
     def parse(cls, text: str, taken: float) -> Metrics:
         samples: dict[str, list[tuple[dict[str, str], float]]] = {}
         for line in text.splitlines():
-            if not line or line.startswith("#"):
-                continue
-            match = _SAMPLE.match(line)
-            if match is None:
-                continue
-            name, labels, value = match.groups()
-            parsed = dict(_LABEL.findall(labels or ""))
-            samples.setdefault(name, []).append((parsed, float(value)))
+            match = _SAMPLE.match(line) if line and not line.startswith("#") else None
+            if match is not None:
+                name, labels, value = match.groups()
+                samples.setdefault(name, []).append(
+                    (dict(_LABEL.findall(labels or "")), float(value))
+                )
         return cls(taken, samples)
 
-    def value(self, name: str, **labels: str) -> float:
-        return sum(
-            value
-            for found, value in self.samples.get(name, ())
-            if all(found.get(k) == v for k, v in labels.items())
-        )
+    def value(self, name: str) -> float:
+        return sum(value for _, value in self.samples.get(name, ()))
 
-    def by_label(self, name: str, label: str) -> dict[str, float]:
+    def by_labels(self, name: str, *labels: str) -> dict[str, float]:
         out: dict[str, float] = {}
         for found, value in self.samples.get(name, ()):
-            key = found.get(label, "")
+            key = "/".join(found.get(label, "") for label in labels)
             out[key] = out.get(key, 0.0) + value
         return out
 
@@ -453,16 +504,16 @@ async def scrape(http: aiohttp.ClientSession, daemon: Daemon) -> Metrics:
     return Metrics.parse(text, time.monotonic())
 
 
-async def servers(http: aiohttp.ClientSession, daemon: Daemon) -> dict[str, Any]:
-    async with http.get(daemon.base_url + "/api/v1/servers", params={"server": SERVER_NAME}) as r:
-        body = await r.json()
+async def server_view(http: aiohttp.ClientSession, daemon: Daemon) -> dict[str, Any]:
+    url = daemon.base_url + "/api/v1/servers"
+    async with http.get(url, params={"server": SERVER_NAME}) as response:
+        body = await response.json()
     found: list[dict[str, Any]] = body.get("servers", [])
     return found[0] if found else {}
 
 
 async def wait_healthy(http: aiohttp.ClientSession, daemon: Daemon) -> float:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
+    while time.monotonic() - daemon.spawned < START_TIMEOUT:
         daemon.check_alive()
         try:
             async with http.get(daemon.base_url + "/-/healthy") as response:
@@ -474,34 +525,41 @@ async def wait_healthy(http: aiohttp.ClientSession, daemon: Daemon) -> float:
     raise BenchError(f"the daemon did not answer /-/healthy within {START_TIMEOUT:g}s")
 
 
+def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0) > 0}
+
+
 @dataclass(frozen=True)
 class Window:
-    """The daemon's Admin requests between two scrapes."""
+    """What the daemon did between two scrapes of its /metrics."""
 
     seconds: float
-    by_verb: dict[str, float]
+    by_verb: dict[str, float]  # Admin requests sent
     errors: dict[str, float]
+    dropped: dict[str, float]  # state dropped, kind/reason
     count: float
-    busy: float  # sum of request durations
+    busy: float  # sum of Admin request durations
+    skipped: float  # polls left out for want of budget
     budget_gauge: float  # janus_monitor_poll_budget_used_ratio at the end
     reconcile_age: float  # janus_monitor_reconcile_age_seconds at the end
 
     @classmethod
     def between(cls, a: Metrics, b: Metrics) -> Window:
         requests = "janus_monitor_admin_requests_total"
-        before, after = a.by_label(requests, "request"), b.by_label(requests, "request")
         errors = "janus_monitor_poll_errors_total"
-        e_before = a.by_label(errors, "request")
-        e_after = b.by_label(errors, "request")
+        dropped = "janus_monitor_state_dropped_total"
         duration = "janus_monitor_admin_request_duration_seconds"
+        skipped = "janus_monitor_polls_skipped_total"
         return cls(
             seconds=b.taken - a.taken,
-            by_verb={k: v - before.get(k, 0.0) for k, v in after.items()},
-            errors={
-                k: v - e_before.get(k, 0.0) for k, v in e_after.items() if v > e_before.get(k, 0.0)
-            },
+            by_verb=_delta(b.by_labels(requests, "request"), a.by_labels(requests, "request")),
+            errors=_delta(b.by_labels(errors, "request"), a.by_labels(errors, "request")),
+            dropped=_delta(
+                b.by_labels(dropped, "kind", "reason"), a.by_labels(dropped, "kind", "reason")
+            ),
             count=b.value(duration + "_count") - a.value(duration + "_count"),
             busy=b.value(duration + "_sum") - a.value(duration + "_sum"),
+            skipped=b.value(skipped) - a.value(skipped),
             budget_gauge=b.value("janus_monitor_poll_budget_used_ratio"),
             reconcile_age=b.value("janus_monitor_reconcile_age_seconds"),
         )
@@ -519,12 +577,8 @@ class Window:
         return self.busy / self.count * 1000 if self.count else float("nan")
 
     def mix(self) -> str:
-        parts = [
-            f"{verb} {count / self.seconds:.1f}/s"
-            for verb, count in sorted(self.by_verb.items(), key=lambda kv: -kv[1])
-            if count
-        ]
-        return ", ".join(parts) or "none"
+        ordered = sorted(self.by_verb.items(), key=lambda item: -item[1])
+        return ", ".join(f"{verb} {n / self.seconds:.1f}/s" for verb, n in ordered) or "none"
 
 
 @dataclass
@@ -532,10 +586,13 @@ class Discovery:
     """What the watcher saw while the daemon learned the server from the Admin API."""
 
     listed_at: float | None = None  # seconds after spawn: every session and handle listed
-    explained_at: float | None = None  # ... and every handle explained
+    explained_at: float | None = None  # ... and handles_unexplained == 0
     reconcile_age_at_listed: float | None = None
-    timeline: list[tuple[float, int, int, int]] = field(default_factory=list)
-    peak_handles: int = 0
+    timeline: list[tuple[float, int, int, int]] = field(default_factory=list)  # t, s, h, unexpl.
+
+    def after_listed(self) -> list[tuple[float, int, int, int]]:
+        listed = self.listed_at
+        return [] if listed is None else [row for row in self.timeline if row[0] >= listed]
 
 
 async def watch_discovery(
@@ -544,6 +601,7 @@ async def watch_discovery(
     sessions: int,
     handles: int,
     give_up_after: float,
+    listed: asyncio.Event,
     say: Say,
 ) -> Discovery:
     found = Discovery()
@@ -551,40 +609,171 @@ async def watch_discovery(
     while True:
         daemon.check_alive()
         now = time.monotonic() - daemon.spawned
-        try:
-            view = await servers(http, daemon)
-        except (aiohttp.ClientError, OSError, ValueError):
-            view = {}
+        view = await server_view(http, daemon)
         seen_sessions = int(view.get("sessions") or 0)
         seen_handles = int(view.get("handles") or 0)
         unexplained = int(view.get("handles_unexplained") or 0)
         found.timeline.append((now, seen_sessions, seen_handles, unexplained))
-        found.peak_handles = max(found.peak_handles, seen_handles)
         if found.listed_at is None and seen_sessions >= sessions and seen_handles >= handles:
             found.listed_at = now
             metrics = await scrape(http, daemon)
             found.reconcile_age_at_listed = metrics.value("janus_monitor_reconcile_age_seconds")
+            listed.set()
             say(
-                f"  t={now:6.1f}s  every session and handle listed ({seen_sessions} sessions, "
-                f"{seen_handles} handles; reconcile age {found.reconcile_age_at_listed:.1f}s)"
+                f"  t={now:5.1f}s  every session and handle listed ({seen_sessions} sessions, "
+                f"{seen_handles} handles; reconcile age {found.reconcile_age_at_listed:.1f} s)"
             )
         if found.listed_at is not None and seen_handles >= handles and unexplained == 0:
             found.explained_at = now
-            say(f"  t={now:6.1f}s  every handle explained (handles_unexplained 0)")
+            say(f"  t={now:5.1f}s  every handle explained (handles_unexplained 0)")
             return found
         if now >= next_progress:
             metrics = await scrape(http, daemon)
-            requests = metrics.by_label("janus_monitor_admin_requests_total", "request")
-            mix = ", ".join(f"{k} {v:.0f}" for k, v in sorted(requests.items()))
+            sent = metrics.by_labels("janus_monitor_admin_requests_total", "request")
+            dropped = metrics.by_labels("janus_monitor_state_dropped_total", "kind", "reason")
             say(
-                f"  t={now:6.1f}s  sessions {seen_sessions}, handles {seen_handles}, "
-                f"unexplained {unexplained}; requests so far: {mix}"
+                f"  t={now:5.1f}s  sessions {seen_sessions}, handles {seen_handles}, unexplained "
+                f"{unexplained}; sent {_counts(sent)}; dropped {_counts(dropped) or 'nothing'}"
             )
             next_progress += PROGRESS_PERIOD
         if now >= give_up_after:
-            say(f"  t={now:6.1f}s  gave up waiting (--discovery-timeout {give_up_after:g}s)")
+            say(f"  t={now:5.1f}s  stopped waiting (--discovery-timeout {give_up_after:g})")
             return found
         await asyncio.sleep(WATCH_PERIOD)
+
+
+def _counts(counts: dict[str, float]) -> str:
+    return ", ".join(f"{key} {value:.0f}" for key, value in sorted(counts.items()) if value)
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+@dataclass
+class Results:
+    populate_seconds: float = 0.0
+    janus_rss_mb: float | None = None
+    threads: JanusThreads = JanusThreads(None, None)
+    healthy_after: float = 0.0
+    discovery: Discovery = field(default_factory=Discovery)
+    discovery_window: Window | None = None
+    steady_window: Window | None = None
+    steady_view: dict[str, Any] = field(default_factory=dict)
+    runs: dict[str, ClientRun] = field(default_factory=dict)
+    sweeps: list[Sweep] = field(default_factory=list)
+    sweep_means: str = ""
+    sweep_errors: int = 0
+
+
+async def _run(
+    args: argparse.Namespace, janus: JanusProcess, cfg: JanusLabConfig, daemon: Daemon, say: Say
+) -> Results:
+    res = Results()
+    janus_pid = janus.pid
+    if janus_pid is None:
+        raise BenchError("Janus is not running")
+    total_handles = args.sessions * args.handles_per_session
+
+    # 1. populate; meanwhile the request thread is the busiest and the Admin HTTP thread idle
+    before = thread_cpu(janus_pid)
+    res.populate_seconds = await populate(
+        cfg.janus_url, args.sessions, args.handles_per_session, args.creators
+    )
+    res.threads = JanusThreads.find(janus_pid, before, thread_cpu(janus_pid))
+    res.janus_rss_mb = rss_mb(janus_pid)
+    requests = args.sessions * (1 + args.handles_per_session)
+    say(
+        f"populated {args.sessions} sessions x {args.handles_per_session} VideoRoom handles: "
+        f"{requests} requests from {args.creators} clients in {res.populate_seconds:.1f} s "
+        f"({requests / res.populate_seconds:,.0f}/s); Janus RSS {res.janus_rss_mb or 0:.0f} MB"
+    )
+
+    async def client_window(label: str, daemon_pid: int | None = None) -> ClientRun:
+        meter = CpuMeter(janus_pid, res.threads, daemon_pid)
+        run = await run_client(cfg.janus_url, args.seconds, args.rate, label)
+        return dataclasses.replace(run, cpu=meter.read())
+
+    def keep(run: ClientRun) -> None:
+        res.runs[run.label] = run
+        _say_run(say, run)
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+        listed = await Admin(http, cfg.admin_url, cfg.admin_secret).list_sessions()
+        if len(listed) != args.sessions:
+            raise BenchError(f"list_sessions shows {len(listed)} sessions, not {args.sessions}")
+
+        # 2. no daemon
+        keep(await client_window(NO_DAEMON_BEFORE))
+
+        # 3. the daemon discovers everything: client latency from its start (it lists the
+        # sessions' handles), then from when all are listed (it explains them)
+        daemon.start()
+        res.healthy_after = await wait_healthy(http, daemon)
+        say(f"daemon started, answering after {res.healthy_after:.2f} s; t = time since spawn")
+        first = await scrape(http, daemon)
+        all_listed = asyncio.Event()
+        watcher = asyncio.create_task(
+            watch_discovery(
+                http, daemon, args.sessions, total_handles, args.discovery_timeout, all_listed, say
+            )
+        )
+
+        def explained_at() -> float | None:
+            if watcher.done() and not watcher.cancelled() and watcher.exception() is None:
+                return watcher.result().explained_at
+            return None
+
+        async def discovery_window(label: str) -> None:
+            before = await scrape(http, daemon)
+            run = await client_window(label, daemon.pid)
+            window = Window.between(before, await scrape(http, daemon))
+            end = window.seconds + before.taken - daemon.spawned
+            explained = explained_at()
+            note = ""
+            if explained is not None and explained < end:
+                share = max(0.0, 1 - (end - explained) / run.window)
+                note = f"discovery ended {share:.0%} into the window"
+            keep(dataclasses.replace(run, admin_per_s=window.per_s, note=note))
+
+        await discovery_window(LISTING)
+        if not watcher.done():
+            listing_done = asyncio.create_task(all_listed.wait())
+            await asyncio.wait([watcher, listing_done], return_when=asyncio.FIRST_COMPLETED)
+            listing_done.cancel()
+            if not watcher.done():
+                await discovery_window(EXPLAINING)
+        res.discovery = await watcher
+        res.discovery_window = Window.between(first, await scrape(http, daemon))
+        explained = res.discovery.explained_at
+
+        # 4. steady state, one poll interval after discovery: the main figure
+        await asyncio.sleep(POLL_INTERVAL)
+        daemon.check_alive()
+        start = await scrape(http, daemon)
+        label = STEADY if explained is not None else NOT_SETTLED
+        run = await client_window(label, daemon.pid)
+        res.steady_window = Window.between(start, await scrape(http, daemon))
+        res.steady_view = await server_view(http, daemon)
+        keep(dataclasses.replace(run, admin_per_s=res.steady_window.per_s))
+        daemon.check_alive()
+        daemon.stop()
+
+        # 5. no daemon again
+        keep(await client_window(NO_DAEMON_AFTER))
+
+    # 6. unpaced full sweeps from here while the client measures
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=1), timeout=aiohttp.ClientTimeout(total=30)
+    ) as sweeper:
+        admin = Admin(sweeper, cfg.admin_url, cfg.admin_secret)
+        client = asyncio.create_task(client_window(SWEEPS))
+        started = time.monotonic()
+        while not client.done():
+            res.sweeps.append(await full_sweep(admin))
+        sent = sum(sweep.requests for sweep in res.sweeps) / (time.monotonic() - started)
+        keep(dataclasses.replace(await client, admin_per_s=sent))
+        res.sweep_means, res.sweep_errors = admin.mean_ms(), admin.errors
+    return res
 
 
 # --- report -------------------------------------------------------------------------------
@@ -598,41 +787,82 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.1f}%"
 
 
+def _say_run(say: Say, run: ClientRun) -> None:
+    both = run.values()
+    extra = "".join(
+        [f"; errors {run.errors}" if run.errors else "", f"; {run.note}" if run.note else ""]
+    )
+    say(
+        f"  {run.label:<21} create+attach p50 {_ms(both, 0.5):.3f} ms  p99 "
+        f"{_ms(both, 0.99):.3f} ms  ({len(both)} round trips in {run.window:.1f} s{extra})"
+    )
+
+
+def pooled(runs: Sequence[ClientRun], label: str) -> ClientRun:
+    latencies: dict[str, list[int]] = {}
+    errors: dict[str, int] = {}
+    for run in runs:
+        for kind, values in run.latencies_us.items():
+            latencies.setdefault(kind, []).extend(values)
+        for key, count in run.errors.items():
+            errors[key] = errors.get(key, 0) + count
+
+    def mean(values: Sequence[float | None]) -> float | None:
+        present = [v for v in values if v is not None]
+        return statistics.fmean(present) if present else None
+
+    cpu = Cpu(
+        janus=mean([r.cpu.janus for r in runs]),
+        request_thread=mean([r.cpu.request_thread for r in runs]),
+        admin_http=mean([r.cpu.admin_http for r in runs]),
+        other=mean([r.cpu.other for r in runs]),
+    )
+    return ClientRun(
+        label=label,
+        latencies_us=latencies,
+        errors=errors,
+        cycles=sum(r.cycles for r in runs),
+        window=sum(r.window for r in runs),
+        max_late_ms=max(r.max_late_ms for r in runs),
+        cpu=cpu,
+    )
+
+
 def client_table(runs: Sequence[ClientRun]) -> list[str]:
     header = (
-        "client latency (ms)",
+        "client latency, ms",
         "cycles/s",
-        "create p50",
-        "p99",
-        "attach p50",
-        "p99",
         "c+a p50",
         "c+a p99",
         "c+a max",
-        "err",
+        "create p99",
+        "attach p99",
+        "errors",
         "Janus CPU",
         "req thread",
+        "admin HTTP",
         "daemon CPU",
-        "admin req/s",
+        "other CPU",
+        "Admin req/s",
     )
     lines: list[tuple[str, ...]] = [header]
     for run in runs:
-        create, attach, both = run.values(("create",)), run.values(("attach",)), run.values()
+        both = run.values()
         lines.append(
             (
                 run.label,
                 f"{run.cycles / run.window:.0f}" if run.window else "-",
-                f"{_ms(create, 0.5):.3f}",
-                f"{_ms(create, 0.99):.3f}",
-                f"{_ms(attach, 0.5):.3f}",
-                f"{_ms(attach, 0.99):.3f}",
                 f"{_ms(both, 0.5):.3f}",
                 f"{_ms(both, 0.99):.3f}",
                 f"{both[-1] / 1000:.1f}" if both else "-",
+                f"{_ms(run.values(('create',)), 0.99):.3f}",
+                f"{_ms(run.values(('attach',)), 0.99):.3f}",
                 str(sum(run.errors.values())),
-                _pct(run.janus_cpu),
-                _pct(run.thread_cpu),
-                _pct(run.daemon_cpu),
+                _pct(run.cpu.janus),
+                _pct(run.cpu.request_thread),
+                _pct(run.cpu.admin_http),
+                _pct(run.cpu.daemon),
+                _pct(run.cpu.other),
                 "-" if run.admin_per_s is None else f"{run.admin_per_s:,.0f}",
             )
         )
@@ -646,31 +876,94 @@ def client_table(runs: Sequence[ClientRun]) -> list[str]:
     ]
 
 
-def pooled(runs: Sequence[ClientRun], label: str) -> ClientRun:
-    latencies: dict[str, list[int]] = {}
-    for run in runs:
-        for kind, values in run.latencies_us.items():
-            latencies.setdefault(kind, []).extend(values)
-    errors: dict[str, int] = {}
-    for run in runs:
-        for key, count in run.errors.items():
-            errors[key] = errors.get(key, 0) + count
+def _secs(value: float | None) -> str:
+    return "not reached" if value is None else f"{value:.1f} s"
 
-    def mean(values: Sequence[float | None]) -> float | None:
-        present = [v for v in values if v is not None]
-        return statistics.fmean(present) if present else None
 
-    return ClientRun(
-        label=label,
-        latencies_us=latencies,
-        errors=errors,
-        cycles=sum(r.cycles for r in runs),
-        window=sum(r.window for r in runs),
-        max_late_ms=max(r.max_late_ms for r in runs),
-        started=runs[0].started,
-        janus_cpu=mean([r.janus_cpu for r in runs]),
-        thread_cpu=mean([r.thread_cpu for r in runs]),
-        daemon_cpu=mean([r.daemon_cpu for r in runs]),
+def report(args: argparse.Namespace, res: Results, say: Say) -> None:
+    total_handles = args.sessions * args.handles_per_session
+    runs = res.runs
+    without = pooled([runs[NO_DAEMON_BEFORE], runs[NO_DAEMON_AFTER]], "no daemon (pooled)")
+    with_daemon = runs.get(STEADY) or runs[NOT_SETTLED]
+    rows = [runs[NO_DAEMON_BEFORE], runs[NO_DAEMON_AFTER], without, runs[LISTING]]
+    rows += [runs[EXPLAINING]] if EXPLAINING in runs else []
+    rows.append(with_daemon)
+    say("")
+    for line in client_table([*rows, runs[SWEEPS]]):
+        say(line)
+    say(
+        "(c+a: create and attach round trips, each timed alone, from a separate process; CPU: "
+        f"seconds per wall second, of {os.cpu_count()} CPUs; other CPU: the host's busy time "
+        "not used by Janus, the daemon, the client or this process; Admin req/s: the "
+        "daemon's, or the sweeps')"
+    )
+    before = _ms(runs[NO_DAEMON_BEFORE].values(), 0.99)
+    after = _ms(runs[NO_DAEMON_AFTER].values(), 0.99)
+    spread = abs(before - after) / min(before, after)
+    say(f"(noise: the two no-daemon windows' c+a p99 differ by {spread:.0%})")
+    busy = [run.label for run in runs.values() if (run.cpu.other or 0.0) > OTHER_CPU_WARNING]
+    if busy:
+        say(
+            f"(WARNING: processes outside this benchmark used more than {OTHER_CPU_WARNING:.0%} "
+            f"of a CPU during: {', '.join(busy)}; their latency figures are unreliable)"
+        )
+    say("")
+
+    d = res.discovery
+    say("daemon discovery (t = seconds since the daemon was spawned):")
+    say(
+        f"  every session and handle listed at t = {_secs(d.listed_at)} (reconcile age then "
+        f"{_secs(d.reconcile_age_at_listed)})"
+    )
+    say(f"  every handle explained at t = {_secs(d.explained_at)}")
+    later = d.after_listed()
+    if later and d.explained_at is None:
+        say(
+            f"  after the full listing: handles {min(r[2] for r in later)}.."
+            f"{max(r[2] for r in later)}, unexplained {min(r[3] for r in later)}.."
+            f"{max(r[3] for r in later)} (last {later[-1][3]})"
+        )
+    for name, window in (("discovery", res.discovery_window), ("steady", res.steady_window)):
+        if window is None:
+            continue
+        say(
+            f"  {name:<9} window {window.seconds:5.1f} s: {window.per_s:5.1f} Admin requests/s, "
+            f"mean {window.mean_ms:.3f} ms; budget used {window.budget:.2%} (duration_sum / "
+            f"wall), gauge {window.budget_gauge:.2%}; polls skipped {window.skipped:.0f}; "
+            f"reconcile age at the end {window.reconcile_age:.1f} s"
+        )
+        say(f"    sent: {window.mix()}")
+        if window.errors:
+            say(f"    errors: {_counts(window.errors)}")
+        if window.dropped:
+            say(f"    state dropped: {_counts(window.dropped)}")
+    view = res.steady_view
+    say(
+        f"  at the end: {view.get('sessions')} sessions, {view.get('handles')} handles, "
+        f"{view.get('handles_unexplained')} unexplained"
+    )
+    if res.sweeps:
+        seconds = statistics.median(s.seconds for s in res.sweeps)
+        requests = statistics.median(s.requests for s in res.sweeps)
+        say(
+            f"unpaced full sweep: {len(res.sweeps)} sweeps of {requests:,.0f} requests "
+            f"({res.sweeps[0].handles:,} handle_info), median {seconds:.2f} s = "
+            f"{requests / seconds:,.0f} requests/s; mean round trip {res.sweep_means}"
+        )
+    say("")
+    base_p99 = _ms(without.values(), 0.99)
+    ratio = _ms(with_daemon.values(), 0.99) / base_p99
+    caveat = "" if with_daemon.label == STEADY else " (steady state not reached: see above)"
+    say(
+        f"client p99 with daemon polling <= {TARGET_P99_RATIO} x without: {ratio:.2f} "
+        f"{'OK' if ratio <= TARGET_P99_RATIO else 'NOT MET'}{caveat}"
+    )
+    listed = d.listed_at
+    ok = listed is not None and listed <= TARGET_RECONCILE_SECONDS
+    shown = f"{listed:.1f}" if listed is not None else f"not reached in {args.discovery_timeout:g}"
+    say(
+        f"full reconcile of {total_handles} handles <= {TARGET_RECONCILE_SECONDS:g} s: {shown} "
+        f"{'OK' if ok else 'NOT MET'}"
     )
 
 
@@ -699,268 +992,46 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--discovery-timeout",
         type=float,
-        default=180.0,
-        help="give up waiting for every handle to be explained after this many seconds",
+        default=120.0,
+        help="seconds after the daemon's start to stop waiting for every handle to be explained "
+        "(default 120)",
+    )
+    parser.add_argument(
+        "--daemon-log-level",
+        choices=("warning", "info"),
+        default="warning",
+        help="info keeps the daemon's per-poll log lines (with --keep)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs)")
     return parser
 
 
-@dataclass
-class Results:
-    populate_seconds: float = 0.0
-    janus_rss_mb: float | None = None
-    request_tid: int | None = None
-    healthy_after: float = 0.0
-    discovery: Discovery = field(default_factory=Discovery)
-    discovery_window: Window | None = None
-    steady_window: Window | None = None
-    runs: list[ClientRun] = field(default_factory=list)
-    sweeps: list[Sweep] = field(default_factory=list)
-    sweep_errors: int = 0
-    discovery_overlap: float | None = None  # share of the discovery window before explained
-    dropped: dict[str, float] = field(default_factory=dict)
-
-
-async def _run(
-    args: argparse.Namespace,
-    janus: JanusProcess,
-    cfg: JanusLabConfig,
-    daemon: Daemon,
-    say: Say,
-) -> Results:
-    res = Results()
-    janus_pid = janus.pid
-    if janus_pid is None:
-        raise BenchError("Janus is not running")
-    total_handles = args.sessions * args.handles_per_session
-
-    # 1. populate, and find the request thread: the busiest "janus" thread meanwhile
-    before = thread_cpu(janus_pid)
-    res.populate_seconds, _ = await populate(
-        cfg.janus_url, args.sessions, args.handles_per_session, args.creators
-    )
-    after = thread_cpu(janus_pid)
-    deltas = {
-        tid: seconds - before.get(tid, (name, 0.0))[1]
-        for tid, (name, seconds) in after.items()
-        if name == "janus" and tid != janus_pid
-    }
-    res.request_tid = max(deltas, key=lambda t: deltas[t]) if deltas else None
-    res.janus_rss_mb = rss_mb(janus_pid)
-    requests = args.sessions * (1 + args.handles_per_session)
-    say(
-        f"populated {args.sessions} sessions x {args.handles_per_session} VideoRoom handles "
-        f"({requests} requests, {args.creators} clients) in {res.populate_seconds:.1f} s "
-        f"= {requests / res.populate_seconds:,.0f} requests/s; Janus RSS "
-        f"{res.janus_rss_mb or 0:.0f} MB; request thread tid {res.request_tid}"
-    )
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
-        admin = Admin(http, cfg.admin_url, cfg.admin_secret)
-        listed = await admin.list_sessions()
-        if len(listed) != args.sessions:
-            raise BenchError(f"list_sessions shows {len(listed)} sessions, not {args.sessions}")
-
-        async def measured(label: str, daemon_pid: int | None = None) -> ClientRun:
-            meter = CpuMeter(janus_pid, res.request_tid, daemon_pid).start()
-            run = await run_client(cfg.janus_url, args.seconds, args.rate, label)
-            janus_cpu, thread, daemon_cpu = meter.shares()
-            run = _with_cpu(run, janus_cpu, thread, daemon_cpu)
-            _say_run(say, run)
-            return run
-
-        # 2. no daemon
-        res.runs.append(await measured("no daemon (before)"))
-
-        # 3. the daemon discovers
-        daemon.start()
-        assert daemon.proc is not None
-        res.healthy_after = await wait_healthy(http, daemon)
-        say(
-            f"daemon started (answering after {res.healthy_after:.2f} s); client latency "
-            f"window during discovery starts now"
-        )
-        start_metrics = await scrape(http, daemon)
-        meter = CpuMeter(janus_pid, res.request_tid, daemon.proc.pid).start()
-        client = asyncio.create_task(
-            run_client(cfg.janus_url, args.seconds, args.rate, "daemon, discovery")
-        )
-        discovery = asyncio.create_task(
-            watch_discovery(http, daemon, args.sessions, total_handles, args.discovery_timeout, say)
-        )
-        run = await client
-        janus_cpu, thread, daemon_cpu = meter.shares()
-        window_metrics = await scrape(http, daemon)
-        discovery_share = Window.between(start_metrics, window_metrics)
-        run = _with_cpu(run, janus_cpu, thread, daemon_cpu, discovery_share.per_s)
-        res.discovery = await discovery
-        window_end = window_metrics.taken - daemon.spawned
-        window_start = window_end - run.window
-        explained = res.discovery.explained_at
-        if explained is not None and explained < window_end:
-            res.discovery_overlap = max(0.0, (explained - window_start) / run.window)
-            run = _noted(run, f"discovery over at {res.discovery_overlap:.0%} of the window")
-        res.runs.append(run)
-        _say_run(say, run)
-        end_metrics = await scrape(http, daemon)
-        res.discovery_window = Window.between(start_metrics, end_metrics)
-
-        # 4. steady state: one poll interval after discovery, then the main figure
-        await asyncio.sleep(POLL_INTERVAL)
-        daemon.check_alive()
-        steady_start = await scrape(http, daemon)
-        run = await measured("daemon, steady state", daemon.proc.pid)
-        steady_end = await scrape(http, daemon)
-        res.steady_window = Window.between(steady_start, steady_end)
-        res.runs.append(_with_admin_rate(run, res.steady_window.per_s))
-        res.dropped = steady_end.by_label("janus_monitor_state_dropped_total", "reason")
-        view = await servers(http, daemon)
-        say(
-            f"daemon after steady state: {view.get('sessions')} sessions, {view.get('handles')} "
-            f"handles, {view.get('handles_unexplained')} unexplained, reconcile age "
-            f"{res.steady_window.reconcile_age:.1f} s"
-        )
-        daemon.check_alive()
-        daemon.stop()
-
-        # 5. no daemon again
-        res.runs.append(await measured("no daemon (after)"))
-
-        # 6. unpaced full sweeps while the client measures
-        sweep_admin = Admin(
-            aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=1), timeout=aiohttp.ClientTimeout(total=30)
-            ),
-            cfg.admin_url,
-            cfg.admin_secret,
-        )
-        try:
-            meter = CpuMeter(janus_pid, res.request_tid).start()
-            client = asyncio.create_task(
-                run_client(cfg.janus_url, args.seconds, args.rate, "unpaced full sweeps")
-            )
-            sweep_started = time.monotonic()
-            while not client.done():
-                res.sweeps.append(await full_sweep(sweep_admin))
-            sweep_seconds = time.monotonic() - sweep_started
-            run = await client
-            janus_cpu, thread, _ = meter.shares()
-            sent = sum(s.requests for s in res.sweeps)
-            res.runs.append(_with_cpu(run, janus_cpu, thread, None, sent / sweep_seconds))
-            res.sweep_errors = sweep_admin.errors
-            _say_run(say, res.runs[-1])
-        finally:
-            await sweep_admin.http.close()
-    return res
-
-
-def _with_cpu(
-    run: ClientRun,
-    janus_cpu: float | None,
-    thread: float | None,
-    daemon_cpu: float | None,
-    admin_per_s: float | None = None,
-) -> ClientRun:
-    return dataclasses.replace(
-        run, janus_cpu=janus_cpu, thread_cpu=thread, daemon_cpu=daemon_cpu, admin_per_s=admin_per_s
-    )
-
-
-def _noted(run: ClientRun, note: str) -> ClientRun:
-    return dataclasses.replace(run, note=note)
-
-
-def _with_admin_rate(run: ClientRun, admin_per_s: float) -> ClientRun:
-    return dataclasses.replace(run, admin_per_s=admin_per_s)
-
-
-def _say_run(say: Say, run: ClientRun) -> None:
-    both = run.values()
-    extra = f"; {run.note}" if run.note else ""
-    errors = f"; errors {run.errors}" if run.errors else ""
-    say(
-        f"  {run.label:<22} create+attach p50 {_ms(both, 0.5):.3f} ms  p99 "
-        f"{_ms(both, 0.99):.3f} ms  ({len(both)} requests in {run.window:.1f} s, loop late "
-        f"<= {run.max_late_ms:.1f} ms{errors}{extra})"
-    )
-
-
-def report(args: argparse.Namespace, res: Results, say: Say) -> None:
-    total_handles = args.sessions * args.handles_per_session
-    by_label = {run.label: run for run in res.runs}
-    without = pooled(
-        [by_label["no daemon (before)"], by_label["no daemon (after)"]], "no daemon (pooled)"
-    )
-    rows = [by_label["no daemon (before)"], by_label["no daemon (after)"], without]
-    rows += [by_label["daemon, discovery"], by_label["daemon, steady state"]]
-    rows.append(by_label["unpaced full sweeps"])
-    say("")
-    for line in client_table(rows):
-        say(line)
-    say(
-        "(create/attach/c+a: per request round trip from a separate process; Janus CPU, req "
-        "thread, daemon CPU: CPU seconds per wall second; admin req/s: the daemon's, or the "
-        "sweeps')"
-    )
-    say("")
-
-    d = res.discovery
-    say("daemon discovery (seconds after the daemon was spawned):")
-    say(
-        f"  every session and handle listed: {_secs(d.listed_at)}"
-        f" (reconcile age then {_secs(d.reconcile_age_at_listed)})"
-    )
-    say(f"  every handle explained:          {_secs(d.explained_at)}")
-    for name, window in (("discovery", res.discovery_window), ("steady", res.steady_window)):
-        if window is None:
-            continue
-        say(
-            f"  {name:<9} window {window.seconds:5.1f} s: {window.per_s:6.1f} Admin requests/s, "
-            f"mean {window.mean_ms:.3f} ms, budget used {window.budget:.2%} (duration_sum / "
-            f"wall), gauge {window.budget_gauge:.2%}, reconcile age {window.reconcile_age:.1f} s"
-        )
-        say(f"            mix: {window.mix()}")
-        if window.errors:
-            say(f"            errors: {window.errors}")
-    if res.dropped:
-        say(f"  state dropped (cumulative): {res.dropped}")
-    if res.sweeps:
-        seconds = [s.seconds for s in res.sweeps]
-        req = [s.requests for s in res.sweeps]
-        say(
-            f"unpaced full sweep: {len(res.sweeps)} sweeps of {statistics.median(req):,.0f} "
-            f"requests ({res.sweeps[0].handles} handle_info), median "
-            f"{statistics.median(seconds):.2f} s = "
-            f"{statistics.median(req) / statistics.median(seconds):,.0f} requests/s "
-            f"(list_handles of vanished client sessions: {res.sweep_errors})"
-        )
-    say("")
-    steady = by_label["daemon, steady state"]
-    base_p99 = _ms(without.values(), 0.99)
-    ratio = _ms(steady.values(), 0.99) / base_p99
-    say(
-        f"client p99 with daemon polling <= {TARGET_P99_RATIO} x without: {ratio:.2f} "
-        f"{'OK' if ratio <= TARGET_P99_RATIO else 'NOT MET'}"
-    )
-    listed = d.listed_at
-    ok = listed is not None and listed <= TARGET_RECONCILE_SECONDS
-    shown = f"{listed:.1f}" if listed is not None else f"not reached in {args.discovery_timeout:g}"
-    say(
-        f"full reconcile of {total_handles} handles <= {TARGET_RECONCILE_SECONDS:g} s: {shown} "
-        f"{'OK' if ok else 'NOT MET'}"
-    )
-
-
-def _secs(value: float | None) -> str:
-    return "not reached" if value is None else f"{value:.1f} s"
+def source_version() -> str:
+    """The commit the daemon runs from, and whether monitor/ has uncommitted changes."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "monitor"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head}{' + uncommitted changes in monitor/' if dirty else ''}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.seconds <= 0 or args.rate <= 0 or args.sessions < 1 or args.handles_per_session < 1:
-        print(
-            "--seconds, --rate, --sessions and --handles-per-session must be > 0", file=sys.stderr
-        )
+        print("--seconds, --rate, --sessions, --handles-per-session must be > 0", file=sys.stderr)
         return 2
 
     def say(text: str = "") -> None:
@@ -972,7 +1043,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench.admin_poll: {exc}", file=sys.stderr)
         return 1
     tmp = Path(tempfile.mkdtemp(prefix="janus-monitor-bench-admin-"))
-    failed = False
     http_port, admin_port, ws_port, daemon_port = free_ports(4)
     cfg = JanusLabConfig(
         server_name=SERVER_NAME,
@@ -984,25 +1054,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         debug_level=2,
     )
     config = tmp / "daemon.yaml"
-    config.write_text(daemon_config(daemon_port, cfg.admin_url, cfg.admin_secret))
+    config.write_text(
+        daemon_config(daemon_port, cfg.admin_url, cfg.admin_secret, args.daemon_log_level)
+    )
     daemon = Daemon(config, daemon_port, tmp / "daemon.out", tmp / "daemon.err")
     janus = JanusProcess(cfg, binary=binary)
     started = time.monotonic()
+    failed = False
     try:
         write_janus_config(tmp / "conf", cfg)
         with janus.start(tmp / "conf", tmp / "janus.log"):
-            version = (janus.info or {}).get("version_string", "?")
             say(
-                f"janus-monitor Admin polling benchmark: Janus {version} ({binary}), "
-                f"Python {sys.version.split()[0]}, aiohttp {aiohttp.__version__}, "
-                f"{os.cpu_count()} CPUs"
+                f"janus-monitor Admin polling benchmark: Janus "
+                f"{(janus.info or {}).get('version_string', '?')} ({binary}), Python "
+                f"{sys.version.split()[0]}, aiohttp {aiohttp.__version__}, {os.cpu_count()} CPUs"
             )
             say(
                 f"  {args.sessions} sessions x {args.handles_per_session} VideoRoom handles, "
-                f"session_timeout 0, no event handler; client {args.rate:g} create+attach+destroy "
-                f"cycles/s for {args.seconds:g} s per window (own process); daemon poll_interval "
-                f"{POLL_INTERVAL:g}s, poll_budget {POLL_BUDGET:.0%}, reconcile_interval "
-                f"{RECONCILE_INTERVAL:g}s, log level warning"
+                f"session_timeout 0, no event handler, debug_level 2; client: {args.rate:g} "
+                f"create+attach+destroy cycles/s, {args.seconds:g} s windows, own process"
+            )
+            say(
+                f"  daemon: poll_interval {POLL_INTERVAL:g}s, poll_budget {POLL_BUDGET:.0%}, "
+                f"reconcile_interval {RECONCILE_INTERVAL:g}s, log level {args.daemon_log_level}; "
+                f"source {source_version()}"
             )
             say("")
             try:
@@ -1011,8 +1086,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 daemon.stop()
             if not janus.running:
                 raise BenchError(f"Janus died during the run:\n{janus.log_tail()}")
-    except (BenchError, RuntimeError, aiohttp.ClientError, OSError) as exc:
-        print(f"bench.admin_poll: {exc}", file=sys.stderr)
+    except (BenchError, RuntimeError, aiohttp.ClientError, OSError, ValueError) as exc:
+        print(f"bench.admin_poll: {exc.__class__.__name__}: {exc}", file=sys.stderr)
         failed = True
         return 1
     finally:

@@ -97,6 +97,7 @@ async def test_a_publisher_with_stale_media_gets_a_full_handle_info(clock: FakeC
     """Without media stats events, a publishing handle's stats come from a full handle_info."""
     admin = FakeAdmin(clock)
     admin.add_room(4321, bitrate=128000)
+    admin.participants[4321] = [{"id": 2244074596607377, "display": "alice", "publisher": True}]
     admin.add_handle(3647527005210999, 4725100285792786, PUBLISHER_INFO)
     poller = make_poller(clock, admin, interval="5s")
     await run(poller, clock, 4)

@@ -34,7 +34,10 @@ def _apply_polled_sessions(state: State, server: Server, event: Event, now: floa
     body = event.body
     assert isinstance(body, PolledSessions)
     for session_id in body.session_ids:
-        if session_id not in server.sessions:
+        known = server.sessions.get(session_id)
+        if known is not None:
+            known.seen = now  # Janus lists it: confirmed alive
+        else:
             gone_at = server.gone_sessions.get(session_id)
             if gone_at is not None and gone_at >= body.asked_at:
                 continue  # destroyed after the request went out: the list is older
