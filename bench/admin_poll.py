@@ -992,9 +992,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--discovery-timeout",
         type=float,
-        default=120.0,
+        default=360.0,
         help="seconds after the daemon's start to stop waiting for every handle to be explained "
-        "(default 120)",
+        "(default 360)",
     )
     parser.add_argument(
         "--daemon-log-level",

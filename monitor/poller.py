@@ -121,7 +121,7 @@ class Poller:
         started = self.clock()
         self._report = PollReport()
         self._deadline = started + POLL_SHARE * self.target.poll_interval
-        if self.polls and self._next_request - self._allowance > self._deadline:
+        if self.polls and self._next_request > self._deadline:
             # Earlier requests took so long that the budget allows none in this poll.
             self.stats.skipped += 1
             return
@@ -184,11 +184,13 @@ class Poller:
         now = self.clock()
         if self._essential:
             return now
-        wait = self._next_request - self._allowance - now
-        if now + max(wait, 0.0) >= self._deadline:
+        owed = self._next_request - now
+        if owed <= self._allowance:
+            return now  # within the burst
+        # Pay the whole debt at once, so the next requests go out as a burst again.
+        if self._next_request >= self._deadline:
             raise PollOver
-        if wait > 0:
-            await self.sleep(wait)
+        await self.sleep(owed)
         return self.clock()
 
     def _spent(self, asked_at: float) -> None:
