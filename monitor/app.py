@@ -53,7 +53,7 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     scheduler = AsyncIOScheduler()
 
-    def sweep() -> None:
+    async def sweep() -> None:  # a coroutine, so it runs on the loop that owns the state
         dropped = runtime.state.sweep(time.monotonic())
         if dropped:
             log.info("state_swept", dropped=dropped, tracked=runtime.state.tracked())

@@ -51,7 +51,10 @@ class Secret:
         return bool(self._value)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and hmac.compare_digest(self._value, other._value)
+        # bytes: compare_digest refuses str with non-ASCII characters
+        return isinstance(other, Secret) and hmac.compare_digest(
+            self._value.encode(), other._value.encode()
+        )
 
     def __hash__(self) -> int:
         return hash(("Secret", self._value))
@@ -75,10 +78,14 @@ class _Kind:
 
 @dataclass(frozen=True)
 class _Check:
-    """A constraint on an already-parsed value; ``message`` says what is expected."""
+    """A constraint on an already-parsed value; ``message`` says what is expected.
+
+    ``show`` False keeps the offending value out of the message (a URL may carry a password).
+    """
 
     ok: Callable[[Any], bool]
     message: str
+    show: bool = True
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -147,7 +154,7 @@ def _valid_listen(value: str) -> bool:
 def split_host_port(listen: str) -> tuple[str, int]:
     """'127.0.0.1:9720' or '[::1]:9720' -> (host, port)."""
     host, sep, port_text = listen.rpartition(":")
-    if not sep or not host or not port_text.isdigit():
+    if not sep or not host or not port_text.isdecimal() or len(port_text) > 5:
         raise ValueError(listen)
     port = int(port_text)
     if host.startswith("[") and host.endswith("]"):
@@ -158,8 +165,11 @@ def split_host_port(listen: str) -> tuple[str, int]:
 
 
 def _valid_http_url(value: str) -> bool:
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.password
+    try:
+        parts = urlsplit(value)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.password
+    except ValueError:  # e.g. an unclosed [ipv6 literal
+        return False
 
 
 def _valid_regex(value: str | None) -> bool:
@@ -171,6 +181,12 @@ def _valid_regex(value: str | None) -> bool:
         return False
     return True
 
+
+_HTTP_URL = _Check(
+    lambda v: v is None or _valid_http_url(v),
+    "must be an http(s) URL without a user or password",
+    show=False,
+)
 
 _RESERVED_PATHS = ("/metrics", "/api", "/-")
 
@@ -217,13 +233,9 @@ class WebhookConfig:
 @dataclass(frozen=True, slots=True)
 class TargetConfig:
     name: Annotated[str, _Check(_valid_server_name, "must be 1 to 128 printable characters")]
-    admin_url: Annotated[
-        str | None, _Check(lambda v: v is None or _valid_http_url(v), "must be an http(s) URL")
-    ] = None
+    admin_url: Annotated[str | None, _HTTP_URL] = None
     admin_secret: Secret = field(default_factory=Secret)
-    janus_url: Annotated[
-        str | None, _Check(lambda v: v is None or _valid_http_url(v), "must be an http(s) URL")
-    ] = None
+    janus_url: Annotated[str | None, _HTTP_URL] = None
     api_secret: Secret = field(default_factory=Secret)
     poll_interval: Annotated[Duration, _Check(lambda v: v >= 0.1, "must be at least 100ms")] = 5.0
     poll_budget: Share = 0.05
@@ -377,7 +389,7 @@ def _convert(hint: Any, raw: Any, path: str, env: Mapping[str, str]) -> Any:
     for check in checks:
         if not check.ok(value):
             # Show what the user wrote ('500ms'), not what it parsed to; never a secret.
-            shown = "" if hint is Secret else f", got {_show(raw)}"
+            shown = "" if hint is Secret or not check.show else f", got {_show(raw)}"
             raise ConfigError(path, check.message + shown)
     return value
 
@@ -425,7 +437,7 @@ def _convert_plain(
     if hint is int:
         if isinstance(raw, int) and not isinstance(raw, bool):
             return raw
-        if isinstance(raw, str) and raw.strip().isdigit():
+        if isinstance(raw, str) and raw.strip().isdecimal() and len(raw.strip()) < 20:
             return int(raw)
         raise ConfigError(path, f"must be an integer, got {_show(raw)}")
     if hint is float:
@@ -455,6 +467,11 @@ def _validate(config: Config) -> None:
         if target.poll_interval > target.reconcile_interval:
             raise ConfigError(
                 f"targets[{i}].reconcile_interval", "must not be shorter than poll_interval"
+            )
+        if target.admin_url and target.reconcile_interval >= config.limits.stale_after:
+            # Handles only polls confirm would go stale before their turn came.
+            raise ConfigError(
+                f"targets[{i}].reconcile_interval", "must be shorter than limits.stale_after"
             )
 
 

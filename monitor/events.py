@@ -573,7 +573,7 @@ def _media_kind(media: str | None) -> tuple[str, int]:
         return "unknown", 0
     if media.startswith("video-sim"):
         layer = media[len("video-sim") :]
-        return "video", int(layer) if layer.isdigit() else 0
+        return "video", int(layer) if layer.isdecimal() and len(layer) <= 2 else 0
     return media, 0
 
 

@@ -47,6 +47,10 @@ class Runtime:
             self.stats.config_reload_ok = False
             log.error("config_reload_failed", path=str(self.config_path), error=str(exc))
             return str(exc)
+        except Exception as exc:  # a loader bug must not take the daemon down with a SIGHUP
+            self.stats.config_reload_ok = False
+            log.exception("config_reload_failed", path=str(self.config_path))
+            return f"cannot load {self.config_path}: internal error ({exc.__class__.__name__})"
         old = self.config
         ignored = [
             key
@@ -56,7 +60,12 @@ class Runtime:
             )
             if before != after
         ]
-        self.apply(new)
+        try:
+            self.apply(new)
+        except Exception as exc:
+            self.stats.config_reload_ok = False
+            log.exception("config_reload_failed", path=str(self.config_path))
+            return f"config loaded but not fully applied: {exc.__class__.__name__}"
         log.info(
             "config_reloaded",
             path=str(self.config_path),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 from structlog.testing import capture_logs
 
@@ -593,3 +594,25 @@ async def test_plain_get_on_webhook_path_is_400(daemon: Daemon) -> None:
         answer = await response.json()
     assert set(answer) == {"error"}
     assert "WebSocket" in answer["error"]
+
+
+async def test_a_body_with_too_many_events_is_refused(daemon: Daemon) -> None:
+    """More events in one body than the per-body cap is 413 too_large, nothing applied."""
+    from monitor.ingest.body import MAX_ITEMS
+
+    item = {"emitter": SERVER, "type": 1, "session_id": 5, "event": {"name": "created"}}
+    status, reply, _ = await daemon.post_events(orjson.dumps([item] * (MAX_ITEMS + 1)))
+    assert status == 413
+    assert f"at most {MAX_ITEMS}" in reply["error"]
+    assert 5 not in daemon.runtime.state.servers[SERVER].sessions
+
+
+async def test_a_decoder_bug_loses_the_item_not_the_batch(daemon: Daemon) -> None:
+    """An item that makes the decoder fail unexpectedly is rejected; its batch mates are kept."""
+    good = {"emitter": SERVER, "type": 1, "session_id": 6, "event": {"name": "created"}}
+    layers = [{"mid": "0", "media": "video-sim²"}, {"mid": "1", "media": "video-sim" + "9" * 5000}]
+    odd = {"emitter": SERVER, "type": 32, "subtype": 3, "session_id": 6, "handle_id": 7,
+           "event": layers}  # fmt: skip
+    status, reply, _ = await daemon.post_events(orjson.dumps([good, odd]))
+    assert status == 200 and reply["accepted"] == 2, reply
+    assert 6 in daemon.runtime.state.servers[SERVER].sessions

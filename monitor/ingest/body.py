@@ -8,6 +8,10 @@ from typing import Any
 import orjson
 
 
+MAX_ITEMS = 10_000
+"""Events per body: Janus groups at most 100; far more would hold the event loop for seconds."""
+
+
 class BodyError(Exception):
     """A body refused as a whole: HTTP status, the rejection reason label, and a message."""
 
@@ -82,6 +86,10 @@ def parse_items(data: bytes | str) -> list[Any]:
     except orjson.JSONDecodeError as exc:
         raise BodyError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
     if type(parsed) is list:
+        if len(parsed) > MAX_ITEMS:
+            raise BodyError(
+                413, "too_large", f"body holds {len(parsed)} events; at most {MAX_ITEMS} per body"
+            )
         return parsed
     if type(parsed) is dict:
         return [parsed]

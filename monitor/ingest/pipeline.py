@@ -85,6 +85,10 @@ class Pipeline:
             except DecodeError as exc:
                 self._reject(result, index, "invalid_event", str(exc))
                 continue
+            except Exception:  # a decoder bug: this item is lost, not the batch
+                log.exception("event_decode_failed", index=index)
+                self._reject(result, index, "invalid_event", "event could not be decoded")
+                continue
             if event.emitter != admitted:
                 if not self.state.admit(event.emitter, self.monotonic()):
                     self._reject(
