@@ -7,7 +7,6 @@ from typing import Any
 
 import orjson
 
-
 MAX_ITEMS = 10_000
 """Events per body: Janus groups at most 100; far more would hold the event loop for seconds."""
 
