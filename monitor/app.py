@@ -55,6 +55,7 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
 
     async def sweep() -> None:  # a coroutine, so it runs on the loop that owns the state
         dropped = runtime.state.sweep(time.monotonic())
+        runtime.stats.keep_only(set(runtime.state.servers))
         if dropped:
             log.info("state_swept", dropped=dropped, tracked=runtime.state.tracked())
 
@@ -81,7 +82,7 @@ async def _polling(app: web.Application) -> AsyncIterator[None]:
         runtime.reload_hooks.append(hook)
         yield
         runtime.reload_hooks.remove(hook)
-        polling.sync(())
+        await polling.close()
 
 
 async def _close_sockets(app: web.Application) -> None:

@@ -111,6 +111,14 @@ class Stats:
     config_reload_time: float = 0.0
     polls: dict[str, PollStats] = field(default_factory=dict)
 
+    def keep_only(self, servers: set[str]) -> None:
+        """Forget the event counters of servers no longer tracked (an unknown emitter that went
+        quiet), so their series vanish and emitter names cannot pile up."""
+        for key in [k for k in self.events_received if k[0] not in servers]:
+            del self.events_received[key]
+        for name in [n for n in self.event_lag if n not in servers]:
+            del self.event_lag[name]
+
     def poll(self, server: str) -> PollStats:
         stats = self.polls.get(server)
         if stats is None:

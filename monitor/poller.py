@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from itertools import zip_longest
+from typing import TypeVar
 
 import aiohttp
 import structlog
@@ -56,9 +58,17 @@ POLL_SHARE = 0.9  # a poll stops starting requests after this share of poll_inte
 # pauses to pay for them. A lone request after a pause costs 2-3 times one in a burst
 # (wake-ups on both sides), for the same work on Janus's request thread.
 BURST_BUSY = 0.005
+MAX_PAUSE = 20.0  # seconds: the longest pause one request (a timeout) can earn
 MIN_MEDIA_STALE = 10.0  # seconds without media stats before a full handle_info is worth it
 
 log = structlog.get_logger("monitor.poller")
+
+T = TypeVar("T")
+
+
+def _uint64(room: str) -> bool:
+    """A room id that a numeric (not string_ids) VideoRoom takes as an integer."""
+    return room.isdecimal() and len(room) <= 20 and int(room) < 2**64
 
 
 class TargetDown(Exception):
@@ -101,6 +111,7 @@ class Poller:
         self.videoroom = True  # False once Janus says the plugin is not loaded
         self._next_request = 0.0
         self._deadline = 0.0
+        self._asked_at = 0.0
         self._essential = False
         self._report = PollReport()
 
@@ -132,8 +143,7 @@ class Poller:
             self._essential = False
             self.stats.up = True
             self.stats.last_success = self.wall()
-            for step in self._work():
-                await step()
+            error = await self._run_work()
         except PollOver:
             pass
         except TargetDown as exc:
@@ -146,6 +156,20 @@ class Poller:
             duration = self.clock() - started
             self.stats.poll_duration.observe(duration)
             self._log(duration, error)
+
+    async def _run_work(self) -> str | None:
+        """The paced part of a poll. A failed request ends the poll but does not make the
+        target down (only the essentials decide that); a bug in one step skips that step."""
+        for step in self._work():
+            try:
+                await step()
+            except (AdminError, ReplyError) as exc:
+                return f"{exc.__class__.__name__}: {exc}"
+            except PollOver:
+                raise
+            except Exception:
+                log.exception("poll_step_failed", server=self.name)
+        return None
 
     def _log(self, duration: float, error: str | None) -> None:
         server = self.state.servers.get(self.name)
@@ -197,80 +221,77 @@ class Poller:
         now = self.clock()
         busy = max(now - asked_at, 0.0)
         budget = self.target.poll_budget
-        self._next_request = max(self._next_request, now) + busy * (1.0 - budget) / budget
+        # A timeout would otherwise buy minutes of silence.
+        pause = min(busy * (1.0 - budget) / budget, max(MAX_PAUSE, self.target.poll_interval))
+        self._next_request = max(self._next_request, now) + pause
         self._report.requests += 1
         self._report.busy += busy
 
-    async def _essentials(self) -> None:
-        asked_at = await self._paced()
+    async def _ask(self, call: Callable[[], Awaitable[T]]) -> tuple[float, T]:
+        """Send one paced request; returns when it was sent and the answer."""
+        asked_at = self._asked_at = await self._paced()
         try:
-            info = read_info(await self.admin.info())
+            return asked_at, await call()
+        finally:
             self._spent(asked_at)
+
+    async def _essentials(self) -> None:
+        """info, list_sessions, VideoRoom list: any failure here means the target is down."""
+        try:
+            _, reply = await self._ask(self.admin.info)
+            info = read_info(reply)
             self._apply(info)
-            asked_at = await self._paced()
-            sessions = await self.admin.list_sessions()
-            self._spent(asked_at)
+            if info.info.plugins:
+                self.videoroom = VIDEOROOM in info.info.plugins
+            asked_at, sessions = await self._ask(self.admin.list_sessions)
             self._apply(PolledSessions(frozenset(sessions), asked_at))
+            if self.videoroom:
+                await self._rooms()
         except (AdminError, ReplyError) as exc:
-            self._spent(asked_at)
             raise TargetDown(f"{exc.__class__.__name__}: {exc}") from None
-        if self.videoroom:
-            await self._rooms()
 
     async def _rooms(self) -> None:
-        asked_at = await self._paced()
         try:
-            response = await self.admin.message_plugin(VIDEOROOM, {"request": "list"})
+            asked_at, response = await self._ask(
+                partial(self.admin.message_plugin, VIDEOROOM, {"request": "list"})
+            )
         except AdminRequestError as exc:
-            self._spent(asked_at)
-            if exc.code == PLUGIN_NOT_FOUND:
-                self.videoroom = False
-                log.info("videoroom_not_loaded", server=self.name)
-                return
-            raise TargetDown(str(exc)) from None
+            if exc.code != PLUGIN_NOT_FOUND:
+                raise
+            self.videoroom = False
+            log.info("videoroom_not_loaded", server=self.name)
+            return
         except PluginError as exc:
-            self._spent(asked_at)
             log.warning("videoroom_list_failed", server=self.name, error=str(exc))
             return
-        except AdminError as exc:
-            self._spent(asked_at)
-            raise TargetDown(str(exc)) from None
-        self._spent(asked_at)
         try:
-            self._apply(read_rooms(response, asked_at))
-        except ReplyError as exc:
+            rooms = read_rooms(response, asked_at)
+        except ReplyError as exc:  # the VideoRoom answered oddly; Janus itself is up
             log.warning("videoroom_list_unreadable", server=self.name, error=str(exc))
+            return
+        self._apply(rooms)
 
     async def _list_handles(self, session_id: int) -> None:
-        asked_at = await self._paced()
         try:
-            handles: frozenset[int] | None = frozenset(await self.admin.list_handles(session_id))
+            asked_at, listed = await self._ask(partial(self.admin.list_handles, session_id))
+            handles: frozenset[int] | None = frozenset(listed)
         except AdminRequestError as exc:
             if exc.code != SESSION_NOT_FOUND:
-                self._spent(asked_at)
-                raise TargetDown(str(exc)) from None
-            handles = None
-        except AdminError as exc:
-            self._spent(asked_at)
-            raise TargetDown(str(exc)) from None
-        self._spent(asked_at)
+                raise
+            asked_at, handles = self._asked_at, None
         self._report.handles_listed += len(handles or ())
         self._apply(PolledHandles(session_id, handles, asked_at))
 
     async def _handle_info(self, session_id: int, handle_id: int, *, plugin_only: bool) -> None:
-        asked_at = await self._paced()
+        call = partial(self.admin.handle_info, session_id, handle_id, plugin_only=plugin_only)
         try:
-            info = await self.admin.handle_info(session_id, handle_id, plugin_only=plugin_only)
+            asked_at, info = await self._ask(call)
         except AdminRequestError as exc:
-            self._spent(asked_at)
-            if exc.code in (SESSION_NOT_FOUND, HANDLE_NOT_FOUND):
-                self._apply(PolledHandle(session_id, handle_id, exists=False, asked_at=asked_at))
-                return
-            raise TargetDown(str(exc)) from None
-        except AdminError as exc:
-            self._spent(asked_at)
-            raise TargetDown(str(exc)) from None
-        self._spent(asked_at)
+            if exc.code not in (SESSION_NOT_FOUND, HANDLE_NOT_FOUND):
+                raise
+            gone = PolledHandle(session_id, handle_id, exists=False, asked_at=self._asked_at)
+            self._apply(gone)
+            return
         if plugin_only:
             self._report.handles_explained += 1
         else:
@@ -278,37 +299,35 @@ class Poller:
         self._apply(read_handle(session_id, handle_id, info, asked_at))
 
     async def _participants(self, room: str) -> None:
-        asked_at = await self._paced()
-        room_id: int | str = int(room) if room.isdigit() else room
+        server = self.state.servers.get(self.name)
+        wire: int | str = room
+        if (server is None or server.string_ids is not True) and _uint64(room):
+            wire = int(room)
         try:
-            response = await self.admin.message_plugin(
-                VIDEOROOM, {"request": "listparticipants", "room": room_id}
+            asked_at, response = await self._ask(
+                partial(
+                    self.admin.message_plugin,
+                    VIDEOROOM,
+                    {"request": "listparticipants", "room": wire},
+                )
             )
         except PluginError as exc:
-            self._spent(asked_at)
             if exc.code == NO_SUCH_ROOM:
-                self._apply(PolledParticipants(room, False, (), asked_at))
+                self._apply(PolledParticipants(room, False, (), self._asked_at))
             else:
                 log.warning("listparticipants_failed", server=self.name, room=room, error=str(exc))
             return
-        except AdminError as exc:
-            self._spent(asked_at)
-            raise TargetDown(str(exc)) from None
-        self._spent(asked_at)
         self._report.rooms_checked += 1
-        try:
-            self._apply(read_participants(room, response, asked_at))
-        except ReplyError as exc:
-            log.warning("listparticipants_unreadable", server=self.name, error=str(exc))
+        self._apply(read_participants(room, response, asked_at))
 
     # --- what to ask, most useful first --------------------------------------------------------
 
     def _work(self) -> Iterator[Callable[[], Awaitable[None]]]:
         """Requests for this poll, chosen from state as it is when each group starts.
 
-        Order: what keeps state true before what adds detail. New sessions are listed first,
-        then sessions whose confirmation is due (so nothing known goes stale for want of
-        budget), rooms, stale publisher stats, and last the backlog of unexplained handles.
+        New sessions are listed first, then rooms and stale publisher stats (few), then
+        sessions due for confirmation alternate with handles events have not explained, so
+        that neither starves the other when the budget is short.
         """
         server = self.state.servers.get(self.name)
         if server is None:
@@ -319,16 +338,6 @@ class Poller:
         new = sorted((s for s in server.sessions.values() if s.listed_at is None),
                      key=lambda s: s.since)  # fmt: skip
         for session in new:
-            yield partial(self._list_handles, session.session_id)
-
-        # Rolling confirmation: every session whose last listing would be older than
-        # reconcile_interval by the next poll, oldest first.
-        due = now - (reconcile - interval)
-        listed = sorted(
-            (s for s in server.sessions.values() if s.listed_at is not None and s.listed_at <= due),
-            key=lambda s: s.listed_at or 0.0,
-        )
-        for session in listed:
             yield partial(self._list_handles, session.session_id)
 
         if self.videoroom:
@@ -354,10 +363,21 @@ class Poller:
                     self._handle_info, media_of.session_id, media_of.handle_id, plugin_only=False
                 )
 
-        # Handles events have not explained; give events one poll interval to do it first.
+        # Sessions whose last listing would be older than reconcile_interval by the next
+        # poll, oldest first; and handles events have not explained (given one poll interval
+        # to do it first).
+        due_at = now - (reconcile - interval)
+        due = sorted(
+            (s for s in server.sessions.values()
+             if s.listed_at is not None and s.listed_at <= due_at),
+            key=lambda s: s.listed_at or 0.0,
+        )  # fmt: skip
         settle = now - interval
-        for handle in list(server.handles()):
-            if not handle.explained and handle.since <= settle:
+        unexplained = [h for h in server.handles() if not h.explained and h.since <= settle]
+        for session, handle in zip_longest(due, unexplained):
+            if session is not None:
+                yield partial(self._list_handles, session.session_id)
+            if handle is not None:
                 yield partial(
                     self._handle_info, handle.session_id, handle.handle_id, plugin_only=True
                 )
@@ -380,6 +400,7 @@ class Polling:
         self.stats = stats
         self.ready_gates = ready_gates
         self.pollers: dict[str, Poller] = {}
+        self.running: dict[str, asyncio.Task[None]] = {}
 
     def sync(self, targets: tuple[TargetConfig, ...]) -> None:
         """Start, restart or stop pollers so there is one per polled target as configured."""
@@ -389,6 +410,11 @@ class Polling:
                 self.scheduler.remove_job(_job_id(name))
                 del self.pollers[name]
                 self.ready_gates.discard(_gate(name))
+                task = self.running.pop(name, None)
+                if task is not None:
+                    task.cancel()  # a poll in flight still speaks with the old settings
+                if name not in wanted:
+                    self.stats.polls.pop(name, None)
         for name, target in wanted.items():
             if name not in self.pollers:
                 self._start(target)
@@ -410,10 +436,16 @@ class Polling:
         self.ready_gates.add(gate)
 
         async def poll() -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self.running[target.name] = task
             try:
                 await poller.poll()
             except asyncio.CancelledError:
-                return  # the daemon is stopping in the middle of a poll
+                return  # stopping, or the target's settings changed, in the middle of a poll
+            finally:
+                if self.running.get(target.name) is task:
+                    del self.running[target.name]
             self.ready_gates.discard(gate)
 
         self.scheduler.add_job(
@@ -425,6 +457,14 @@ class Polling:
             coalesce=True,
             next_run_time=datetime.now(UTC),
         )
+
+    async def close(self) -> None:
+        """Stop every poller and wait for polls in flight, before the HTTP session closes."""
+        self.sync(())
+        tasks = list(self.running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _job_id(name: str) -> str:

@@ -86,6 +86,7 @@ class PolledRooms(Body):
 
     rooms: tuple[PolledRoom, ...]
     asked_at: float
+    string_ids: bool | None = None  # room ids came as strings (True) or integers (False)
 
 
 @dataclass(slots=True)
@@ -143,8 +144,11 @@ def read_rooms(response: dict[str, Any], asked_at: float) -> PolledRooms:
     if type(listed) is not list:
         raise ReplyError("videoroom list reply has no 'list' array")
     rooms = []
+    string_ids: bool | None = None
     for item in listed:
-        room = _id(item.get("room")) if type(item) is dict else None
+        raw = item.get("room") if type(item) is dict else None
+        string_ids = type(raw) is str if raw is not None else string_ids
+        room = _id(raw)
         if room is None:
             raise ReplyError("videoroom list entry without a room id")
         rooms.append(
@@ -158,7 +162,7 @@ def read_rooms(response: dict[str, Any], asked_at: float) -> PolledRooms:
                 _int(item.get("num_participants")),
             )
         )
-    return PolledRooms(tuple(rooms), asked_at)
+    return PolledRooms(tuple(rooms), asked_at, string_ids)
 
 
 def read_participants(room: str, response: dict[str, Any], asked_at: float) -> PolledParticipants:

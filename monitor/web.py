@@ -69,7 +69,9 @@ async def api_servers(request: web.Request) -> web.Response:
                 "rooms": len(server.rooms),
                 "publishers": len(server.publishers),
                 "subscribers": len(server.subscribers),
-                "last_event_age_seconds": round((now_us - server.last_event_timestamp) / 1e6, 3)
+                "last_event_age_seconds": max(
+                    0.0, round((now_us - server.last_event_timestamp) / 1e6, 3)
+                )
                 if server.last_event_timestamp
                 else None,
             }

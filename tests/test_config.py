@@ -224,3 +224,10 @@ def test_check_config_command(tmp_path: Path) -> None:
     )
     assert missing.returncode == 2
     assert re.search(r"cannot read .*nope\.yml: No such file or directory", missing.stderr)
+
+
+def test_secrets_with_any_characters_compare() -> None:
+    """Secrets with non-ASCII characters compare equal or not without raising."""
+    assert Secret("geheim-ä") == Secret("geheim-ä")
+    assert Secret("geheim-ä") != Secret("geheim-a")
+    assert Secret("geheim-ä").matches("geheim-ä")

@@ -160,3 +160,14 @@ def test_rejected_reasons_start_at_zero() -> None:
     m = metric_samples(render())
     reasons = {s["reason"] for s in series(m, "janus_monitor_events_rejected_total")}
     assert {"malformed_json", "unauthorized", "too_large", "invalid_event"} <= reasons
+
+
+def test_counters_of_forgotten_servers_vanish() -> None:
+    """keep_only drops the event counters and lag of servers no longer tracked."""
+    stats = Stats()
+    pipeline = Pipeline(State(targets=(SERVER,)), stats)
+    for emitter in (SERVER, "stray"):
+        pipeline.process([{"emitter": emitter, "type": 128, "timestamp": 1, "event": {}}])
+    stats.keep_only({SERVER})
+    assert {server for server, _ in stats.events_received} == {SERVER}
+    assert set(stats.event_lag) == {SERVER}

@@ -186,13 +186,13 @@ async def test_rooms_gone_or_private(clock: FakeClock) -> None:
                              "data": {"event": "created", "room": room}}}  # fmt: skip
         poller.state.apply(decode_event(created, DecodeNotes()), clock.now)
     admin.participants[6] = []  # exists, but private: `list` does not show it
-    admin.rooms[6] = {}
+    admin.rooms[6] = {"room": 6}
     real_list = admin.message_plugin
 
     async def private_aware(plugin: str, body: dict[str, Any]) -> dict[str, Any]:
         reply = await real_list(plugin, body)
         if body["request"] == "list":
-            reply["list"] = [r for r in reply["list"] if r.get("room") != 6 and r]
+            reply["list"] = [r for r in reply["list"] if r.get("room") != 6]
         return reply
 
     admin.message_plugin = private_aware  # type: ignore[method-assign]
@@ -300,3 +300,108 @@ async def test_a_very_slow_janus_gets_fewer_polls_not_longer_ones(clock: FakeClo
     assert poller.stats.skipped > 90
     assert max(durations) < 1.0 + 3 * 0.3  # the essentials at most, never the pauses
     assert poller.stats.up is True
+
+
+async def test_a_failing_later_request_ends_the_poll_but_janus_stays_up(clock: FakeClock) -> None:
+    """Only info, list_sessions and the room list decide janus_up; a later failure does not."""
+    admin = FakeAdmin(clock)
+    admin.add_handle(1, 2)
+    poller = make_poller(clock, admin, interval="1s")
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise admin.errors[1]("list_handles", "timed out")
+
+    admin.list_handles = broken  # type: ignore[method-assign]
+    await run(poller, clock, 3)
+    assert poller.stats.up is True
+    assert poller.stats.skipped == 0
+
+
+async def test_a_private_room_is_checked_once_per_reconcile_interval(clock: FakeClock) -> None:
+    """A room `list` does not show (private) is confirmed once, then every reconcile_interval."""
+    admin = FakeAdmin(clock)
+    poller = make_poller(clock, admin, interval="1s", reconcile="10s")
+    created = {"emitter": SERVER, "type": 64, "session_id": 1, "handle_id": 2,
+               "event": {"plugin": "janus.plugin.videoroom",
+                         "data": {"event": "created", "room": 6}}}  # fmt: skip
+    poller.state.apply(decode_event(created, DecodeNotes()), clock.now)
+    admin.rooms[6] = {"room": 6}
+    admin.participants[6] = []
+    real = admin.message_plugin
+
+    async def hide_room_6(plugin: str, body: dict[str, Any]) -> dict[str, Any]:
+        reply = await real(plugin, body)
+        if body["request"] == "list":
+            reply["list"] = []
+        return reply
+
+    admin.message_plugin = hide_room_6  # type: ignore[method-assign]
+    clock.advance(1)
+    await run(poller, clock, 30)
+    checks = [c for c in admin.calls if c[0] == "message_plugin:listparticipants"]
+    assert 3 <= len(checks) <= 5, len(checks)  # about once per 10 s over 30 s
+    assert server_of(poller).rooms["6"].is_private is True
+
+
+async def test_an_answer_older_than_a_kick_does_not_bring_the_publisher_back(
+    clock: FakeClock,
+) -> None:
+    """listparticipants asked before a kick event arrived cannot re-create the kicked one."""
+    admin = FakeAdmin(clock)
+    admin.add_room(1234)
+    admin.participants[1234] = [{"id": 9, "display": "x", "publisher": True}]
+    poller = make_poller(clock, admin, interval="1s")
+    real = admin.message_plugin
+
+    async def kicked_meanwhile(plugin: str, body: dict[str, Any]) -> dict[str, Any]:
+        reply = await real(plugin, body)
+        if body["request"] == "listparticipants":
+            kicked = {"emitter": SERVER, "type": 64,
+                      "event": {"plugin": "janus.plugin.videoroom",
+                                "data": {"event": "kicked", "room": 1234, "id": 9}}}  # fmt: skip
+            poller.state.apply(decode_event(kicked, DecodeNotes()), clock.now)
+        return reply
+
+    joined = {"emitter": SERVER, "type": 64, "session_id": 1, "handle_id": 2,
+              "event": {"plugin": "janus.plugin.videoroom",
+                        "data": {"event": "joined", "room": 1234, "id": 9}}}  # fmt: skip
+    poller.state.apply(decode_event(joined, DecodeNotes()), clock.now)
+    admin.message_plugin = kicked_meanwhile  # type: ignore[method-assign]
+    await run(poller, clock, 1)
+    assert ("1234", "9") not in server_of(poller).publishers
+    assert server_of(poller).rooms["1234"].members_changed is True  # ask again next poll
+
+
+async def test_string_id_rooms_are_asked_with_string_ids(clock: FakeClock) -> None:
+    """On a string_ids VideoRoom, a numeric-looking room id is sent as the string it is."""
+    admin = FakeAdmin(clock)
+    admin.add_room(1)
+    admin.rooms["1234"] = dict(admin.rooms.pop(1), room="1234")
+    admin.participants["1234"] = []
+    poller = make_poller(clock, admin, interval="1s")
+    await run(poller, clock, 2)
+    asked = [c[1] for c in admin.calls if c[0] == "message_plugin:listparticipants"]
+    assert asked and all(room == "1234" for room in asked)
+
+
+async def test_a_short_budget_neither_starves_explanations_nor_loses_handles(
+    clock: FakeClock,
+) -> None:
+    """When confirmations alone would fill the budget, handles still get explained and none
+    of a listed session is dropped as stale."""
+    admin = FakeAdmin(clock, cost=0.004)
+    for session in range(1, 601):
+        admin.add_handle(session, 1)
+    poller = make_poller(clock, admin, budget="5%", interval="2s", reconcile="20s")
+    state = poller.state
+    state.limits.stale_after = 30.0
+    for _ in range(60):  # 120 s, sweeping as the daemon does
+        began = clock.now
+        await poller.poll()
+        clock.now = max(clock.now, began + 2.0)
+        state.sweep(clock.now)
+    server = server_of(poller)
+    assert server.handle_count == 600
+    assert state.dropped.get(("handle", "stale"), 0) == 0
+    explained = sum(1 for h in server.handles() if h.explained)
+    assert explained >= 300, explained

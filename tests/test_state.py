@@ -368,3 +368,18 @@ def test_session_and_handle_events_have_their_own_body_types() -> None:
     """The session and handle events of 10-media decode to SessionEvent and HandleEvent."""
     kinds = {type(e.body) for e in events_of("10-media", upto="00003") if e.type in (1, 2)}
     assert kinds == {SessionEvent, HandleEvent}
+
+
+def test_late_events_of_a_detached_handle_bring_no_publisher_back() -> None:
+    """A `configured` queued before its handle's detach arrives after it and changes nothing."""
+    state = State(targets=(SERVER,))
+    joined = {"plugin": "janus.plugin.videoroom",
+              "data": {"event": "joined", "room": 5, "id": 42}}  # fmt: skip
+    state.apply(ev(joined, 64, 1, 2), 1.0)
+    state.apply(ev({"name": "detached", "plugin": "janus.plugin.videoroom"}, 2, 1, 2), 2.0)
+    configured = {"plugin": "janus.plugin.videoroom",
+                  "data": {"event": "configured", "room": 5, "id": 42, "bitrate": 1}}  # fmt: skip
+    state.apply(ev(configured, 64, 1, 2), 3.0)
+    server = state.servers[SERVER]
+    assert server.publishers == {}
+    assert server.rooms["5"].bitrate_cap is None

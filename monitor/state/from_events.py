@@ -115,8 +115,7 @@ def _apply_room_created(state: State, server: Server, event: Event, now: float) 
     body = event.body
     assert isinstance(body, (RoomCreated, RoomEdited))
     state._touch(server, event, now)
-    room = state._room(server, body.room, now)
-    room.needs_confirm = True  # created/edited events carry only the room id
+    state._room(server, body.room, now)
 
 
 def _apply_room_destroyed(state: State, server: Server, event: Event, now: float) -> None:
@@ -139,11 +138,20 @@ def _drop_room(state: State, server: Server, room_id: str) -> None:
 
 def _publisher(
     state: State, server: Server, event: Event, room_id: str, publisher_id: str, now: float
-) -> Publisher:
-    """The publisher an event with a publisher handle context speaks of; created if missed."""
+) -> Publisher | None:
+    """The publisher an event with a publisher handle context speaks of; created if missed.
+    None when that handle is already gone: a late event must not bring a publisher back."""
+    if state._is_gone(server, event):
+        return None
     return _link_publisher(
         state, server, _plugin_handle(state, server, event, now), room_id, publisher_id, now
     )
+
+
+def _members_changed(server: Server, room_id: str, now: float) -> None:
+    room = server.rooms.get(room_id)
+    if room is not None:
+        room.members_changed, room.changed_at = True, now
 
 
 def _link_publisher(
@@ -182,7 +190,9 @@ def _apply_joined(state: State, server: Server, event: Event, now: float) -> Non
     ):
         state._remove_publisher(server, previous)  # the id was reused by a new handle
     publisher = _publisher(state, server, event, body.room, body.publisher, now)
-    server.rooms[body.room].members_changed = True
+    if publisher is None:
+        return
+    _members_changed(server, body.room, now)
     publisher.display = body.display
     publisher.joined_at = now
     publisher.publishing = False
@@ -193,6 +203,8 @@ def _apply_configured(state: State, server: Server, event: Event, now: float) ->
     body = event.body
     assert isinstance(body, PublisherConfigured)
     publisher = _publisher(state, server, event, body.room, body.publisher, now)
+    if publisher is None:
+        return
     publisher.bitrate_limit = body.bitrate
     if not publisher.configured_since_join and body.bitrate is not None:
         # The first configure after a join carries the bitrate copied from the room, unless the
@@ -207,6 +219,8 @@ def _apply_published(state: State, server: Server, event: Event, now: float) -> 
     body = event.body
     assert isinstance(body, PublisherPublished)
     publisher = _publisher(state, server, event, body.room, body.publisher, now)
+    if publisher is None:
+        return
     publisher.publishing = True
     publisher.streams = body.streams
     if body.display is not None:
@@ -220,9 +234,9 @@ def _apply_publisher_gone(state: State, server: Server, event: Event, now: float
     if body.publisher is None:
         return
     publisher = server.publishers.get((body.room, body.publisher))
-    room = server.rooms.get(body.room)
-    if room is not None:
-        room.members_changed = True
+    _members_changed(server, body.room, now)
+    if body.left_room:
+        server.gone_publishers[(body.room, body.publisher)] = now
     if publisher is None:
         return
     if not body.left_room:
@@ -230,7 +244,7 @@ def _apply_publisher_gone(state: State, server: Server, event: Event, now: float
         publisher.seen = now
         state._drop_feed(server, body.room, body.publisher)
         return
-    state._remove_publisher(server, publisher)
+    state._remove_publisher(server, publisher, gone_at=now)
     handle = server.handle(publisher.handle) if publisher.handle else None
     if handle is not None:
         handle.room = None  # a VideoRoom handle can never rejoin after leaving (425)
@@ -239,6 +253,8 @@ def _apply_publisher_gone(state: State, server: Server, event: Event, now: float
 def _apply_subscriber_streams(state: State, server: Server, event: Event, now: float) -> None:
     body = event.body
     assert isinstance(body, SubscriberStreams)
+    if state._is_gone(server, event):
+        return
     handle = _plugin_handle(state, server, event, now)
     if handle is None:
         return
@@ -264,7 +280,7 @@ def _link_subscriber(
     subscriber = server.subscribers.get(key)
     if subscriber is None or subscriber.room != room_id:
         subscriber = server.subscribers[key] = Subscriber(key, room_id, now)
-        room.members_changed = True
+        room.members_changed, room.changed_at = True, now
     subscriber.seen = now
     subscriber.feeds = {s.mid: s.feed for s in streams if s.active and s.feed is not None}
     handle.role, handle.room, handle.publisher_id = SUBSCRIBER, room_id, None

@@ -33,6 +33,7 @@ def _apply_polled_info(state: State, server: Server, event: Event, now: float) -
 def _apply_polled_sessions(state: State, server: Server, event: Event, now: float) -> None:
     body = event.body
     assert isinstance(body, PolledSessions)
+    server.listed_at = now
     for session_id in body.session_ids:
         known = server.sessions.get(session_id)
         if known is not None:
@@ -134,11 +135,13 @@ def _apply_polled_rooms(state: State, server: Server, event: Event, now: float) 
         room.recording = polled.recording
         room.description = polled.description
         room.is_private = polled.is_private
-        room.confirmed_at, room.needs_confirm, room.unlisted = now, False, False
+        room.unlisted = False
         if polled.participants is not None and polled.participants != members.get(polled.room, 0):
             room.members_changed = True
+    if body.string_ids is not None:
+        server.string_ids = body.string_ids
     for room_id, room in server.rooms.items():
-        if room_id not in listed and room.seen < body.asked_at:
+        if room_id not in listed and room.seen < body.asked_at and room.is_private is not True:
             room.unlisted = True  # private (list needs admin_key) or gone: listparticipants tells
 
 
@@ -152,7 +155,10 @@ def _apply_polled_participants(state: State, server: Server, event: Event, now: 
             state._count_drop("room", "reconcile")
         return
     room = state._room(server, body.room, now)
-    room.members_at, room.members_changed, room.unlisted = now, False, False
+    if room.unlisted:
+        room.is_private = True  # it exists, but `list` does not show it
+    room.members_at, room.unlisted = now, False
+    room.members_changed = room.changed_at >= body.asked_at  # events since the question
     listed = {p.publisher_id: p for p in body.participants}
     for key, publisher in list(server.publishers.items()):
         if key[0] == body.room and key[1] not in listed and publisher.seen < body.asked_at:
@@ -162,6 +168,9 @@ def _apply_polled_participants(state: State, server: Server, event: Event, now: 
                 handle.room = None
             state._count_drop("publisher", "reconcile")
     for participant in body.participants:
+        gone_at = server.gone_publishers.get((body.room, participant.publisher_id))
+        if gone_at is not None and gone_at >= body.asked_at:
+            continue  # left or was kicked after the question: the answer is older
         publisher = _link_publisher(state, server, None, body.room, participant.publisher_id, now)
         publisher.publishing = participant.publishing
         if participant.display is not None:

@@ -64,10 +64,9 @@ class Room:
     recording: bool | None = None
     description: str | None = None
     is_private: bool | None = None
-    needs_confirm: bool = True  # edited, or only implied by events: a poll should confirm it
-    confirmed_at: float | None = None  # last listed by a VideoRoom `list`
     members_at: float | None = None  # last listparticipants
-    members_changed: bool = True  # events changed who is in it since the last listparticipants
+    members_changed: bool = True  # who is in it changed since the last listparticipants
+    changed_at: float = 0.0  # when events last changed who is in it
     unlisted: bool = False  # known, but the last `list` did not show it (private or gone)
 
 
@@ -112,8 +111,11 @@ class Server:
     subscribers: dict[HandleKey, Subscriber] = field(default_factory=dict)
     gone_sessions: dict[int, float] = field(default_factory=dict)
     gone_handles: dict[HandleKey, float] = field(default_factory=dict)
+    gone_publishers: dict[PublisherKey, float] = field(default_factory=dict)
     handle_count: int = 0
     last_event_timestamp: int = 0
+    listed_at: float | None = None  # the last list_sessions answer (the target is polled)
+    string_ids: bool | None = None  # the VideoRoom's id mode, as its `list` shows it
 
     def handles(self) -> Iterator[Handle]:
         for session in self.sessions.values():

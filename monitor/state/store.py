@@ -52,7 +52,10 @@ class State:
     # --- the door --------------------------------------------------------------------------
 
     def apply(self, event: Event, now: float) -> None:
-        self.apply_all((event,), now)
+        """Apply one event or poll record; an applier's failure is raised to the caller."""
+        failed = self.apply_all((event,), now)
+        if failed:
+            raise failed[0][1]
 
     def apply_all(self, events: Iterable[Event], now: float) -> list[tuple[Event, Exception]]:
         """Apply events in order; one that fails is returned with its error, the rest go on."""
@@ -143,15 +146,15 @@ class State:
             return False
         server.handle_count -= 1
         self.handle_count -= 1
-        return self._forget_role(server, handle)
+        return self._forget_role(server, handle, gone_at)
 
-    def _forget_role(self, server: Server, handle: Handle) -> bool:
+    def _forget_role(self, server: Server, handle: Handle, gone_at: float | None = None) -> bool:
         key = (handle.session_id, handle.handle_id)
         server.subscribers.pop(key, None)
         if handle.publisher_id is not None and handle.room is not None:
             publisher = server.publishers.get((handle.room, handle.publisher_id))
             if publisher is not None and publisher.handle == key:
-                self._remove_publisher(server, publisher)
+                self._remove_publisher(server, publisher, gone_at)
                 return True
         return False
 
@@ -184,9 +187,26 @@ class State:
             room.seen = now
         return room
 
-    def _remove_publisher(self, server: Server, publisher: Publisher) -> None:
-        server.publishers.pop((publisher.room, publisher.publisher_id), None)
+    def _remove_publisher(
+        self, server: Server, publisher: Publisher, gone_at: float | None = None
+    ) -> None:
+        """Forget a publisher; with ``gone_at``, a poll answer asked before then will not
+        bring it back."""
+        key = (publisher.room, publisher.publisher_id)
+        server.publishers.pop(key, None)
+        if gone_at is not None:
+            server.gone_publishers[key] = gone_at
         self._drop_feed(server, publisher.room, publisher.publisher_id)
+
+    def _is_gone(self, server: Server, event: Event) -> bool:
+        """Whether an event names a session or handle already destroyed or detached."""
+        if event.session_id is None:
+            return False
+        if event.session_id in server.gone_sessions:
+            return True
+        return event.handle_id is not None and (
+            (event.session_id, event.handle_id) in server.gone_handles
+        )
 
     def _drop_feed(self, server: Server, room: str, feed: str) -> None:
         for subscriber in server.subscribers.values():
@@ -212,7 +232,12 @@ class State:
 
     def _sweep_server(self, server: Server, horizon: float) -> int:
         dropped = 0
+        # A polled target's list_sessions confirms each session every poll; its handles are
+        # confirmed by list_handles in turn, and until then their live session vouches for them.
+        polled = server.listed_at is not None and server.listed_at >= horizon
         for session in list(server.sessions.values()):
+            if polled and session.seen >= horizon:
+                continue
             stale = [h.handle_id for h in session.handles.values() if h.seen < horizon]
             for handle_id in stale:
                 if self._remove_handle(server, session, handle_id, None):
@@ -241,6 +266,8 @@ class State:
             del server.gone_sessions[session_id]
         for handle_key in [k for k, t in server.gone_handles.items() if t < horizon]:
             del server.gone_handles[handle_key]
+        for publisher_key in [k for k, t in server.gone_publishers.items() if t < horizon]:
+            del server.gone_publishers[publisher_key]
         return dropped
 
     # --- views for metrics and the API -----------------------------------------------------
