@@ -744,7 +744,8 @@ def _publisher_streams(value: Any) -> tuple[PublisherStream, ...]:
     )
 
 
-def _subscriber_streams(value: Any) -> tuple[SubscriberStream, ...]:
+def subscriber_streams(value: Any) -> tuple[SubscriberStream, ...]:
+    """The subscriber stream summary of VideoRoom events and handle_info, one entry per feed."""
     if type(value) is not list:
         return ()
     streams: list[SubscriberStream] = []
@@ -809,7 +810,7 @@ def _vr_updated(data: dict[str, Any], name: str, notes: DecodeNotes) -> Body:
             _publisher_streams(data.get("streams")),
             update=True,
         )
-    return SubscriberStreams(room, _subscriber_streams(data.get("streams")), update=True)
+    return SubscriberStreams(room, subscriber_streams(data.get("streams")), update=True)
 
 
 def _vr_gone(data: dict[str, Any], name: str, notes: DecodeNotes) -> Body:
@@ -818,7 +819,7 @@ def _vr_gone(data: dict[str, Any], name: str, notes: DecodeNotes) -> Body:
 
 def _vr_subscribing(data: dict[str, Any], name: str, notes: DecodeNotes) -> Body:
     return SubscriberStreams(
-        _required_room(data, name), _subscriber_streams(data.get("streams")), update=False
+        _required_room(data, name), subscriber_streams(data.get("streams")), update=False
     )
 
 

@@ -17,6 +17,7 @@ from monitor.events import (
     ServerInfo,
     SubscriberStream,
     parse_server_info,
+    subscriber_streams,
 )
 
 POLL_TYPE = 0  # the envelope type of poll records: no Janus event type uses 0
@@ -180,19 +181,6 @@ def read_participants(room: str, response: dict[str, Any], asked_at: float) -> P
     return PolledParticipants(room, True, tuple(participants), asked_at)
 
 
-def _subscriber_streams(streams: Any) -> tuple[SubscriberStream, ...]:
-    if type(streams) is not list:
-        return ()
-    return tuple(
-        SubscriberStream(
-            _str(s.get("mid")), _str(s.get("type")), s.get("active") is not False,
-            _id(s.get("feed_id")),
-        )
-        for s in streams
-        if type(s) is dict
-    )  # fmt: skip
-
-
 def _stat(
     mid: str | None, mindex: int | None, kind: str, layer: int, codec: str | None,
     inbound: dict[str, Any], outbound: dict[str, Any], rtcp: dict[str, Any],
@@ -278,5 +266,5 @@ def read_handle(
         streams = specific.get("streams")
         polled.publishing = type(streams) is list and len(streams) > 0
     elif polled.role == "subscriber":
-        polled.feeds = _subscriber_streams(specific.get("streams"))
+        polled.feeds = subscriber_streams(specific.get("streams"))
     return polled

@@ -127,10 +127,10 @@ def _apply_room_destroyed(state: State, server: Server, event: Event, now: float
 
 def _drop_room(state: State, server: Server, room_id: str) -> None:
     server.rooms.pop(room_id, None)
-    for publisher in [p for k, p in server.publishers.items() if k[0] == room_id]:
+    for publisher in server.publishers_in(room_id):
         state._remove_publisher(server, publisher)
-    for handle_key in [k for k, s in server.subscribers.items() if s.room == room_id]:
-        del server.subscribers[handle_key]
+    for subscriber in server.subscribers_in(room_id):
+        server.pop_subscriber(subscriber.handle)
     for handle in server.handles():
         if handle.room == room_id:
             handle.room = None
@@ -166,7 +166,7 @@ def _link_publisher(
     publisher = server.publishers.get((room_id, publisher_id))
     if publisher is None:
         publisher = Publisher(room_id, publisher_id, None, now, joined_at=now)
-        server.publishers[(room_id, publisher_id)] = publisher
+        server.add_publisher(publisher)
     publisher.seen = now
     if handle is not None:
         key = (handle.session_id, handle.handle_id)
@@ -174,7 +174,7 @@ def _link_publisher(
             publisher.handle = key
             publisher.opaque_id = handle.opaque_id
         if handle.role == SUBSCRIBER:
-            server.subscribers.pop(key, None)
+            server.pop_subscriber(key)
         handle.role, handle.room, handle.publisher_id = PUBLISHER, room_id, publisher_id
     return publisher
 
@@ -279,10 +279,11 @@ def _link_subscriber(
     room = state._room(server, room_id, now)
     subscriber = server.subscribers.get(key)
     if subscriber is None or subscriber.room != room_id:
-        subscriber = server.subscribers[key] = Subscriber(key, room_id, now)
+        subscriber = Subscriber(key, room_id, now)
+        server.add_subscriber(subscriber)
         room.members_changed, room.changed_at = True, now
     subscriber.seen = now
-    subscriber.feeds = {s.mid: s.feed for s in streams if s.active and s.feed is not None}
+    subscriber.feeds = {(s.mid, s.feed) for s in streams if s.active and s.feed is not None}
     handle.role, handle.room, handle.publisher_id = SUBSCRIBER, room_id, None
     return subscriber
 
@@ -306,7 +307,7 @@ def _apply_unsubscribed(state: State, server: Server, event: Event, now: float) 
     subscriber = server.subscribers.get((handle.session_id, handle.handle_id))
     if subscriber is not None:
         # The PeerConnection went down: Janus drops every relayed stream of that feed.
-        subscriber.feeds = {m: f for m, f in subscriber.feeds.items() if f != body.feed}
+        subscriber.feeds = {(m, f) for m, f in subscriber.feeds if f != body.feed}
         subscriber.pc_up = False
 
 

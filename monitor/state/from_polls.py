@@ -123,9 +123,6 @@ def _apply_polled_handle(state: State, server: Server, event: Event, now: float)
 def _apply_polled_rooms(state: State, server: Server, event: Event, now: float) -> None:
     body = event.body
     assert isinstance(body, PolledRooms)
-    members: dict[str, int] = {}
-    for room_id, _ in server.publishers:
-        members[room_id] = members.get(room_id, 0) + 1
     listed = set()
     for polled in body.rooms:
         listed.add(polled.room)
@@ -136,7 +133,8 @@ def _apply_polled_rooms(state: State, server: Server, event: Event, now: float) 
         room.description = polled.description
         room.is_private = polled.is_private
         room.unlisted = False
-        if polled.participants is not None and polled.participants != members.get(polled.room, 0):
+        members = len(server.room_publishers.get(polled.room, ()))
+        if polled.participants is not None and polled.participants != members:
             room.members_changed = True
     if body.string_ids is not None:
         server.string_ids = body.string_ids
@@ -160,8 +158,8 @@ def _apply_polled_participants(state: State, server: Server, event: Event, now: 
     room.members_at, room.unlisted = now, False
     room.members_changed = room.changed_at >= body.asked_at  # events since the question
     listed = {p.publisher_id: p for p in body.participants}
-    for key, publisher in list(server.publishers.items()):
-        if key[0] == body.room and key[1] not in listed and publisher.seen < body.asked_at:
+    for publisher in server.publishers_in(body.room):
+        if publisher.publisher_id not in listed and publisher.seen < body.asked_at:
             state._remove_publisher(server, publisher)
             handle = server.handle(publisher.handle) if publisher.handle else None
             if handle is not None:

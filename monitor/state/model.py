@@ -90,12 +90,13 @@ class Subscriber:
     handle: HandleKey
     room: str
     seen: float
-    feeds: dict[str | None, str] = field(default_factory=dict)  # subscriber mid -> feed id
+    # (subscriber mid, feed id): a data m-line can relay several feeds on one mid
+    feeds: set[tuple[str | None, str]] = field(default_factory=set)
     pc_up: bool = False
 
     @property
     def feed_ids(self) -> set[str]:
-        return set(self.feeds.values())
+        return {feed for _, feed in self.feeds}
 
 
 @dataclass(slots=True)
@@ -116,6 +117,45 @@ class Server:
     last_event_timestamp: int = 0
     listed_at: float | None = None  # the last list_sessions answer (the target is polled)
     string_ids: bool | None = None  # the VideoRoom's id mode, as its `list` shows it
+    # Who is in each room, so that room-wide changes need not scan every participant.
+    room_publishers: dict[str, set[str]] = field(default_factory=dict)
+    room_subscribers: dict[str, set[HandleKey]] = field(default_factory=dict)
+
+    def add_publisher(self, publisher: Publisher) -> None:
+        self.publishers[(publisher.room, publisher.publisher_id)] = publisher
+        self.room_publishers.setdefault(publisher.room, set()).add(publisher.publisher_id)
+
+    def pop_publisher(self, key: PublisherKey) -> Publisher | None:
+        publisher = self.publishers.pop(key, None)
+        if publisher is not None:
+            members = self.room_publishers.get(key[0])
+            if members is not None:
+                members.discard(key[1])
+                if not members:
+                    del self.room_publishers[key[0]]
+        return publisher
+
+    def add_subscriber(self, subscriber: Subscriber) -> None:
+        self.pop_subscriber(subscriber.handle)
+        self.subscribers[subscriber.handle] = subscriber
+        self.room_subscribers.setdefault(subscriber.room, set()).add(subscriber.handle)
+
+    def pop_subscriber(self, key: HandleKey) -> Subscriber | None:
+        subscriber = self.subscribers.pop(key, None)
+        if subscriber is not None:
+            members = self.room_subscribers.get(subscriber.room)
+            if members is not None:
+                members.discard(key)
+                if not members:
+                    del self.room_subscribers[subscriber.room]
+        return subscriber
+
+    def publishers_in(self, room: str) -> list[Publisher]:
+        ids = self.room_publishers.get(room, ())
+        return [self.publishers[(room, publisher_id)] for publisher_id in list(ids)]
+
+    def subscribers_in(self, room: str) -> list[Subscriber]:
+        return [self.subscribers[key] for key in list(self.room_subscribers.get(room, ()))]
 
     def handles(self) -> Iterator[Handle]:
         for session in self.sessions.values():

@@ -150,7 +150,7 @@ class State:
 
     def _forget_role(self, server: Server, handle: Handle, gone_at: float | None = None) -> bool:
         key = (handle.session_id, handle.handle_id)
-        server.subscribers.pop(key, None)
+        server.pop_subscriber(key)
         if handle.publisher_id is not None and handle.room is not None:
             publisher = server.publishers.get((handle.room, handle.publisher_id))
             if publisher is not None and publisher.handle == key:
@@ -174,6 +174,8 @@ class State:
         server.rooms.clear()
         server.publishers.clear()
         server.subscribers.clear()
+        server.room_publishers.clear()
+        server.room_subscribers.clear()
         server.gone_sessions.clear()
         server.gone_handles.clear()
 
@@ -193,7 +195,7 @@ class State:
         """Forget a publisher; with ``gone_at``, a poll answer asked before then will not
         bring it back."""
         key = (publisher.room, publisher.publisher_id)
-        server.publishers.pop(key, None)
+        server.pop_publisher(key)
         if gone_at is not None:
             server.gone_publishers[key] = gone_at
         self._drop_feed(server, publisher.room, publisher.publisher_id)
@@ -209,9 +211,9 @@ class State:
         )
 
     def _drop_feed(self, server: Server, room: str, feed: str) -> None:
-        for subscriber in server.subscribers.values():
-            if subscriber.room == room and feed in subscriber.feeds.values():
-                subscriber.feeds = {m: f for m, f in subscriber.feeds.items() if f != feed}
+        for subscriber in server.subscribers_in(room):
+            if feed in subscriber.feed_ids:
+                subscriber.feeds = {(m, f) for m, f in subscriber.feeds if f != feed}
 
     # --- sweeping --------------------------------------------------------------------------
 
@@ -255,8 +257,7 @@ class State:
                 self._remove_publisher(server, publisher)
                 self._count_drop("publisher", "stale")
                 dropped += 1
-        occupied = {p.room for p in server.publishers.values()}
-        occupied.update(s.room for s in server.subscribers.values())
+        occupied = server.room_publishers.keys() | server.room_subscribers.keys()
         for room_id, room in list(server.rooms.items()):
             if room.seen < horizon and room_id not in occupied:
                 del server.rooms[room_id]
