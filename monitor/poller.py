@@ -4,12 +4,13 @@ Janus runs every Admin request except message_plugin on the thread that serves i
 signalling, so events stay the main source and the poller only confirms and repairs:
 
 - every poll: ``info``, ``list_sessions`` and the VideoRoom ``list`` (rooms and their caps);
-- then, while the poll lasts and the budget allows, in this order: ``list_handles`` of new
-  sessions; ``handle_info`` (plugin_only) of handles events have not explained;
+  only these decide ``janus_up``;
+- then, while the poll lasts and the budget allows: ``list_handles`` of new sessions;
   ``listparticipants`` of rooms whose membership changed or is unconfirmed; a full
-  ``handle_info`` of publishers whose media stats are stale (the bitrate fallback); and a
-  rolling slice of ``list_handles`` so that every handle is confirmed within
-  ``reconcile_interval``.
+  ``handle_info`` of publishers whose media stats are stale (the bitrate fallback); then, in
+  turns, ``list_handles`` of sessions due for confirmation (every handle is confirmed within
+  ``reconcile_interval``) and ``handle_info`` (plugin_only) of handles events have not
+  explained.
 
 Pacing: requests go out in short bursts (one at a time, at most BURST_BUSY of outstanding
 time), and after requests that kept Janus busy for d seconds the poller waits
@@ -320,7 +321,7 @@ class Poller:
         self._report.rooms_checked += 1
         self._apply(read_participants(room, response, asked_at))
 
-    # --- what to ask, most useful first --------------------------------------------------------
+    # --- what to ask ---------------------------------------------------------------------------
 
     def _work(self) -> Iterator[Callable[[], Awaitable[None]]]:
         """Requests for this poll, chosen from state as it is when each group starts.
