@@ -8,7 +8,7 @@ import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.app import build_runtime, start
 from monitor.config import Config, parse_config
-from monitor.events import DecodeNotes, Event, decode_event
+from monitor.events import TYPE_LABELS, DecodeNotes, Event, decode_event
 from monitor.runtime import Runtime
 
 FIXTURES = Path(__file__).parent / "fixtures" / "janus-1.1.2"
@@ -392,3 +392,82 @@ async def serve_fake_admin(secret: str) -> AsyncIterator[FakeAdminServer]:
     finally:
         server.release.set()
         await runner.cleanup()
+
+
+# --- what a daemon was handed and what it counted: checks shared by the real-Janus tests -------
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def event_summary(item: Any) -> str:
+    """``type:what`` of one raw event as Janus sent it, e.g. ``plugin:joined``,
+    ``webrtc:ice=connected``, ``jsep:remote-offer``, ``media:stats``."""
+    if not isinstance(item, dict):
+        return f"<{type(item).__name__}>"
+    label = TYPE_LABELS.get(item.get("type", 0), str(item.get("type")))
+    body = item.get("event") if isinstance(item.get("event"), dict) else {}
+    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    jsep = body.get("jsep") if isinstance(body.get("jsep"), dict) else {}
+    name: Any
+    if jsep:
+        name = f"{body.get('owner')}-{jsep.get('type')}"
+    elif "bytes-received" in body:
+        name = "stats"
+    else:
+        name = body.get("name") or body.get("status") or data.get("event") or data.get("videoroom")
+        for key in ("ice", "dtls", "connection", "receiving"):
+            if name is None and key in body:
+                name = f"{key}={body[key]}"
+        for key in ("local-candidate", "remote-candidate", "selected-pair"):
+            if name is None and key in body:
+                name = key
+    return f"{label}:{name}"
+
+
+@dataclass
+class Arrivals:
+    """Every event the daemon was handed, in order, as ``type:name``."""
+
+    events: list[str] = field(default_factory=list)
+
+    def since(self, mark: int) -> list[str]:
+        return self.events[mark:]
+
+    def spy_on(self, daemon: Daemon) -> None:
+        pipeline = daemon.runtime.pipeline
+        ingest = pipeline.ingest
+
+        def recording(items: list[Any]) -> Any:
+            self.events.extend(event_summary(item) for item in items)
+            return ingest(items)
+
+        pipeline.ingest = recording  # type: ignore[method-assign]
+
+
+def received(samples: Samples, name: str) -> dict[str, float]:
+    """janus_monitor_events_received_total of one server, by type."""
+    metric = "janus_monitor_events_received_total"
+    return {
+        labels["type"]: samples[(metric, frozenset(labels.items()))]
+        for labels in series(samples, metric)
+        if labels["server"] == name
+    }
+
+
+def publisher_info(samples: Samples, name: str) -> set[tuple[str, str, str]]:
+    """(room, publisher, display) of every janus_videoroom_publisher_info series of a server."""
+    return {
+        (labels["room"], labels["publisher"], labels["display"])
+        for labels in series(samples, "janus_videoroom_publisher_info")
+        if labels["server"] == name
+    }
+
+
+def publishing(samples: Samples, name: str) -> dict[str, float]:
+    """publisher id -> janus_videoroom_publisher_publishing, for one server."""
+    metric = "janus_videoroom_publisher_publishing"
+    return {
+        labels["publisher"]: samples[(metric, frozenset(labels.items()))]
+        for labels in series(samples, metric)
+        if labels["server"] == name
+    }

@@ -13,7 +13,7 @@ import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +36,16 @@ from lab.janus import (
 )
 from monitor.app import build_runtime, start
 from monitor.config import Config
-from monitor.events import TYPE_LABELS
 from monitor.state import Handle, Server
-from tests.conftest import Daemon, make_config, sample, series
+from tests.conftest import (
+    Arrivals,
+    Daemon,
+    make_config,
+    publisher_info,
+    received,
+    sample,
+    series,
+)
 from tests.test_lab_janus import disabled, setting, so_names
 
 WEBHOOK_PATH = "/events"
@@ -55,37 +62,6 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 # --- the daemon, in-process, restartable on the same port ---------------------------------------
-
-
-def event_summary(item: Any) -> str:
-    """``type:name`` of one raw event as Janus sent it, e.g. ``plugin:joined``."""
-    if not isinstance(item, dict):
-        return f"<{type(item).__name__}>"
-    label = TYPE_LABELS.get(item.get("type", 0), str(item.get("type")))
-    body = item.get("event") if isinstance(item.get("event"), dict) else {}
-    data = body.get("data") if isinstance(body.get("data"), dict) else {}
-    name = body.get("name") or body.get("status") or data.get("event") or data.get("videoroom")
-    return f"{label}:{name}"
-
-
-@dataclass
-class Arrivals:
-    """Every event the daemon was handed, in order, as ``type:name`` (for messages and checks)."""
-
-    events: list[str] = field(default_factory=list)
-
-    def spy_on(self, daemon: Daemon) -> None:
-        pipeline = daemon.runtime.pipeline
-        ingest = pipeline.ingest
-
-        def recording(items: list[Any]) -> Any:
-            self.events.extend(event_summary(item) for item in items)
-            return ingest(items)
-
-        pipeline.ingest = recording  # type: ignore[method-assign]
-
-    def since(self, mark: int) -> list[str]:
-        return self.events[mark:]
 
 
 @dataclass
@@ -279,25 +255,6 @@ def daemon_yaml(name: str, basic_auth: bool = False) -> str:
 
 
 # --- the checks -------------------------------------------------------------------------------
-
-
-def received(samples: Samples, name: str) -> dict[str, float]:
-    """janus_monitor_events_received_total of one server, by type."""
-    metric = "janus_monitor_events_received_total"
-    return {
-        labels["type"]: samples[(metric, frozenset(labels.items()))]
-        for labels in series(samples, metric)
-        if labels["server"] == name
-    }
-
-
-def publisher_info(samples: Samples, name: str) -> set[tuple[str, str, str]]:
-    """(room, publisher, display) of every janus_videoroom_publisher_info series of a server."""
-    return {
-        (labels["room"], labels["publisher"], labels["display"])
-        for labels in series(samples, "janus_videoroom_publisher_info")
-        if labels["server"] == name
-    }
 
 
 async def started_event_arrived(lab: Lab) -> None:

@@ -24,7 +24,7 @@ import copy
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,9 +34,14 @@ import yaml
 import lab.janus
 from lab.janus import JanusLabConfig, JanusProcess, file_tail, free_ports
 from lab.netns import LAB_INTERFACE, LabNetns, LabNetnsError, enter_lab_netns, in_lab_netns
-from monitor.events import TYPE_LABELS
 from monitor.state import Server
-from tests.conftest import IN_CI, Daemon, make_config, run_daemon
+from tests.conftest import (
+    IN_CI,
+    Arrivals,
+    Daemon,
+    make_config,
+    run_daemon,
+)
 
 ROOM = 1234  # the lab's static room (lab.janus.DEFAULT_ROOMS): bitrate 256000, capped
 SERVER_NAME = "janus-e2e"
@@ -87,48 +92,6 @@ def janus_binary(lab_netns: LabNetns) -> str:
 
 
 # --- what the daemon was handed, for checks and failure reports --------------------------------
-
-
-def event_summary(item: Any) -> str:
-    """``type:what`` of one raw event as Janus sent it, e.g. ``plugin:joined``,
-    ``webrtc:ice=connected``, ``jsep:remote-offer``, ``media:stats``."""
-    if not isinstance(item, dict):
-        return f"<{type(item).__name__}>"
-    label = TYPE_LABELS.get(item.get("type", 0), str(item.get("type")))
-    body = item.get("event") if isinstance(item.get("event"), dict) else {}
-    data = body.get("data") if isinstance(body.get("data"), dict) else {}
-    jsep = body.get("jsep") if isinstance(body.get("jsep"), dict) else {}
-    name: Any
-    if jsep:
-        name = f"{body.get('owner')}-{jsep.get('type')}"
-    elif "bytes-received" in body:
-        name = "stats"
-    else:
-        name = body.get("name") or body.get("status") or data.get("event") or data.get("videoroom")
-        for key in ("ice", "dtls", "connection", "receiving"):
-            if name is None and key in body:
-                name = f"{key}={body[key]}"
-        for key in ("local-candidate", "remote-candidate", "selected-pair"):
-            if name is None and key in body:
-                name = key
-    return f"{label}:{name}"
-
-
-@dataclass
-class Arrivals:
-    """Every event the daemon was handed, in order, as ``type:name``."""
-
-    events: list[str] = field(default_factory=list)
-
-    def spy_on(self, daemon: Daemon) -> None:
-        pipeline = daemon.runtime.pipeline
-        ingest = pipeline.ingest
-
-        def recording(items: list[Any]) -> Any:
-            self.events.extend(event_summary(item) for item in items)
-            return ingest(items)
-
-        pipeline.ingest = recording  # type: ignore[method-assign]
 
 
 # --- settings (override these fixtures to change them) ----------------------------------------

@@ -11,8 +11,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import sample, series
-from tests.e2e.conftest import ROOM, JanusLab, PublishFactory, Samples, SubscribeFactory
+from tests.conftest import (
+    publisher_info,
+    publishing,
+    received,
+    sample,
+    series,
+)
+from tests.e2e.conftest import ROOM, JanusLab, PublishFactory, SubscribeFactory
 
 pytestmark = pytest.mark.e2e
 
@@ -21,35 +27,6 @@ EXPECTED_TYPES = {"session", "handle", "jsep", "webrtc", "media", "plugin", "cor
 # aiortc's VP8 encoder never targets less than 250 kbps; Janus's REMB (room cap 256 kbps)
 # keeps it near there. A real encoder at work shows well above this floor.
 MIN_VIDEO_BYTES_PER_SECOND = 20_000
-
-
-def received(samples: Samples, name: str) -> dict[str, float]:
-    """janus_monitor_events_received_total of one server, by type."""
-    metric = "janus_monitor_events_received_total"
-    return {
-        labels["type"]: samples[(metric, frozenset(labels.items()))]
-        for labels in series(samples, metric)
-        if labels["server"] == name
-    }
-
-
-def publisher_info(samples: Samples, name: str) -> set[tuple[str, str, str]]:
-    """(room, publisher, display) of every janus_videoroom_publisher_info series of a server."""
-    return {
-        (labels["room"], labels["publisher"], labels["display"])
-        for labels in series(samples, "janus_videoroom_publisher_info")
-        if labels["server"] == name
-    }
-
-
-def publishing(samples: Samples, name: str) -> dict[str, float]:
-    """publisher id -> janus_videoroom_publisher_publishing, for one server."""
-    metric = "janus_videoroom_publisher_publishing"
-    return {
-        labels["publisher"]: samples[(metric, frozenset(labels.items()))]
-        for labels in series(samples, metric)
-        if labels["server"] == name
-    }
 
 
 async def nothing_rejected(lab: JanusLab) -> None:
