@@ -48,7 +48,6 @@ import re
 import resource
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -69,6 +68,7 @@ from lab.janus import (
     file_tail,
     free_ports,
     janus_binary,
+    stop_process,
     write_janus_config,
 )
 
@@ -452,13 +452,8 @@ class Daemon:
         return "".join(out)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc)
         for handle in self._files:
             handle.close()
         self._files.clear()

@@ -33,7 +33,6 @@ import gzip
 import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -50,6 +49,8 @@ from typing import IO, Any
 
 import aiohttp
 import orjson
+
+from lab.janus import stop_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = REPO_ROOT / "tests" / "fixtures" / "janus-1.1.2" / "events"
@@ -207,13 +208,8 @@ class Server:
         return "".join(out)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc)
         for handle in self._files:
             handle.close()
         self._files.clear()

@@ -567,6 +567,18 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
 
 
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> int:
+    """SIGTERM one process, SIGKILL after timeout; returns its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 def stop_process_group(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> int:
     """SIGTERM the group led by proc (started with start_new_session), SIGKILL after timeout."""
     if proc.poll() is None:
