@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv python3-pip janus prometheus iproute2 procps
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint deps apt-deps bench bench-admin clean
+.PHONY: run test lint deps apt-deps bench bench-admin bench-hostile clean
 
 apt-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -45,6 +45,9 @@ bench: deps
 
 bench-admin: deps
 	$(PY) -m bench.admin_poll
+
+bench-hostile: deps
+	$(PY) -m bench.hostile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -22,6 +22,7 @@ from monitor.poller import Polling
 from monitor.runtime import RUNTIME, Runtime, state_limits
 from monitor.state import State
 from monitor.web import add_routes
+from monitor.webserver import JsonErrorRunner
 
 log = structlog.get_logger("monitor")
 
@@ -105,7 +106,7 @@ def build_app(runtime: Runtime) -> web.Application:
 async def start(runtime: Runtime, host: str, port: int) -> web.AppRunner:
     """Start serving; port 0 picks a free port (see runner.addresses)."""
     # The webhook decompresses bodies itself, with a size cap; aiohttp's would have none.
-    runner = web.AppRunner(build_app(runtime), auto_decompress=False, access_log=None)
+    runner = JsonErrorRunner(build_app(runtime), auto_decompress=False, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

@@ -197,8 +197,12 @@ def _valid_webhook_path(path: str) -> bool:
     return not any(path == p or path.startswith(p + "/") for p in _RESERVED_PATHS)
 
 
-def _valid_server_name(name: str) -> bool:
-    return 0 < len(name) <= 128 and name.isprintable()
+MAX_SERVER_NAME = 128
+
+
+def valid_server_name(name: str) -> bool:
+    """A target name, which is also the rule for the emitter of every event accepted."""
+    return 0 < len(name) <= MAX_SERVER_NAME and name.isprintable()
 
 
 # --- the configuration itself -------------------------------------------------------------
@@ -232,7 +236,7 @@ class WebhookConfig:
 
 @dataclass(frozen=True, slots=True)
 class TargetConfig:
-    name: Annotated[str, _Check(_valid_server_name, "must be 1 to 128 printable characters")]
+    name: Annotated[str, _Check(valid_server_name, "must be 1 to 128 printable characters")]
     admin_url: Annotated[str | None, _HTTP_URL] = None
     admin_secret: Secret = field(default_factory=Secret)
     janus_url: Annotated[str | None, _HTTP_URL] = None
@@ -254,6 +258,8 @@ class SignalsConfig:
 @dataclass(frozen=True, slots=True)
 class LimitsConfig:
     max_tracked_handles: Annotated[int, _at_least(1)] = 50000
+    max_tracked_rooms: Annotated[int, _at_least(1)] = 20000
+    max_tracked_publishers: Annotated[int, _at_least(1)] = 50000
     stale_after: Annotated[Duration, _Check(lambda v: v >= 1.0, "must be at least 1s")] = 60.0
     max_unknown_emitters: Annotated[int, _at_least(0)] = 16
 

@@ -12,6 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.decode.fields import (
+    MAX_ID_CHARS,
+    MAX_ITEMS_PER_FIELD,
+    read_bool,
+    read_id,
+    read_int,
+    read_text,
+)
+
 TYPE_LABELS: dict[int, str] = {
     1: "session",
     2: "handle",
@@ -388,13 +397,19 @@ def decode_event(raw: Any, notes: DecodeNotes) -> Event:
         raise DecodeError("event has no integer 'type'")
     if type(emitter) is not str or not emitter:
         raise DecodeError("event has no 'emitter' string")
+    if len(emitter) > MAX_ID_CHARS or not emitter.isprintable():
+        # It becomes a server's name and label: the rule config applies to target names.
+        raise DecodeError(f"event 'emitter' must be 1 to {MAX_ID_CHARS} printable characters")
     if type(subtype) not in _OPTIONAL_INT or type(timestamp) not in _OPTIONAL_INT:
         raise DecodeError("event 'subtype' and 'timestamp' must be integers")
     if type(session_id) not in _OPTIONAL_INT or type(handle_id) not in _OPTIONAL_INT:
         raise DecodeError("event 'session_id' and 'handle_id' must be integers")
-    if opaque_id is not None and type(opaque_id) is not str:
-        opaque_id = str(opaque_id)
-        notes.note("field")
+    if opaque_id is not None:
+        if type(opaque_id) is str:
+            opaque_id = read_text(opaque_id)
+        else:  # Janus only sends strings; anything else is not kept (nor stringified)
+            opaque_id = None
+            notes.note("field")
     # Only an envelope with more keys than the known ones it holds can carry an unknown one.
     known = (
         2
@@ -431,44 +446,43 @@ def _object(body: Any, what: str) -> dict[str, Any]:
     return body
 
 
-def _str(value: Any) -> str | None:
-    return value if type(value) is str else None
+_str = read_text
+_int = read_int
+_bool = read_bool
+_id = read_id
 
+MAX_REQUIRED_CHARS = 1024
+"""A state name, reason or candidate line: real ones are under 300 characters."""
 
-def _int(value: Any) -> int | None:
-    """Counters are integers in Janus; a float is accepted, anything else is absent."""
-    if type(value) is int:
-        return value
-    if type(value) is float:
-        return int(value)
-    return None
-
-
-def _bool(value: Any) -> bool | None:
-    return value if type(value) is bool else None
+MAX_SDP_CHARS = 256 * 1024
+"""An SDP: a large simulcast offer is about 10 kB; a longer one is read as empty."""
 
 
 def _required_str(body: dict[str, Any], key: str, what: str) -> str:
     value = body.get(key)
     if type(value) is not str:
         raise DecodeError(f"{what} event has no '{key}' string")
+    if len(value) > MAX_REQUIRED_CHARS:
+        raise DecodeError(f"{what} event '{key}' is longer than {MAX_REQUIRED_CHARS} characters")
     return value
 
 
-def _id(value: Any) -> str | None:
-    """A VideoRoom room/participant id: an integer, or a string with string_ids."""
-    if type(value) is int:
-        return str(value)
+def _checked_id(data: dict[str, Any], key: str, name: str, what: str) -> str:
+    value = data.get(key)
+    checked = read_id(value)
+    if checked is not None:
+        return checked
     if type(value) is str and value:
-        return value
-    return None
+        raise DecodeError(
+            f"videoroom '{name}' event {what} id is longer than {MAX_ID_CHARS} characters"
+        )
+    if type(value) is int:
+        raise DecodeError(f"videoroom '{name}' event {what} id is not a 64-bit integer")
+    raise DecodeError(f"videoroom '{name}' event has no {what} id")
 
 
 def _required_room(data: dict[str, Any], name: str) -> str:
-    room = _id(data.get("room"))
-    if room is None:
-        raise DecodeError(f"videoroom '{name}' event has no room id")
-    return room
+    return _checked_id(data, "room", name, "room")
 
 
 # --- per-type decoders (the registry, keyed by the envelope type code) --------------------
@@ -479,20 +493,13 @@ _SESSION_KEYS = frozenset(("name", "transport"))
 def decode_session(body: Any, subtype: int, notes: DecodeNotes) -> Body:
     if type(body) is not dict:
         raise DecodeError("session event body is not a JSON object")
-    name = body.get("name")
-    if type(name) is not str:
-        raise DecodeError("session event has no 'name' string")
+    name = _required_str(body, "name", "session")
     if len(body) > 2 and not body.keys() <= _SESSION_KEYS:
         notes.note("field")
     transport = body.get("transport")
     if type(transport) is not dict:
         return SessionEvent(name, None, None)
-    transport_name, connection = transport.get("transport"), transport.get("id")
-    return SessionEvent(
-        name,
-        transport_name if type(transport_name) is str else None,
-        connection if type(connection) is str else None,
-    )
+    return SessionEvent(name, _str(transport.get("transport")), _str(transport.get("id")))
 
 
 _HANDLE_KEYS = frozenset(("name", "plugin", "opaque_id", "token"))
@@ -501,12 +508,10 @@ _HANDLE_KEYS = frozenset(("name", "plugin", "opaque_id", "token"))
 def decode_handle(body: Any, subtype: int, notes: DecodeNotes) -> Body:
     if type(body) is not dict:
         raise DecodeError("handle event body is not a JSON object")
-    name, plugin = body.get("name"), body.get("plugin")
-    if type(name) is not str:
-        raise DecodeError("handle event has no 'name' string")
+    name = _required_str(body, "name", "handle")
     if len(body) > 2 and not body.keys() <= _HANDLE_KEYS:
         notes.note("field")
-    return HandleEvent(name, plugin if type(plugin) is str else None)
+    return HandleEvent(name, _str(body.get("plugin")))
 
 
 def decode_external(body: Any, subtype: int, notes: DecodeNotes) -> Body:
@@ -522,7 +527,7 @@ def decode_jsep(body: Any, subtype: int, notes: DecodeNotes) -> Body:
     return JsepEvent(
         _str(body.get("owner")) or "unknown",
         _str(jsep.get("type")) or "unknown",
-        _str(jsep.get("sdp")) or "",
+        _str(jsep.get("sdp"), MAX_SDP_CHARS) or "",
     )
 
 
@@ -596,9 +601,8 @@ def _media_stat(entry: Any, notes: DecodeNotes) -> MediaStat | None:
         notes.note("field")
     get = entry.get
     kind, layer = _media_kind(_str(get("media")))
-    mid = get("mid")
     return MediaStat(
-        mid if type(mid) is str else (str(mid) if type(mid) is int else None),
+        _id(get("mid")),
         _int(get("mindex")),
         kind,
         layer,
@@ -628,12 +632,14 @@ def _media_stat(entry: Any, notes: DecodeNotes) -> MediaStat | None:
 def decode_media(body: Any, subtype: int, notes: DecodeNotes) -> Body:
     if subtype == 3 or (subtype == 0 and type(body) is list):
         # combine_media_stats=true sends one array per handle instead of one object per medium.
-        entries = body if type(body) is list else [_object(body, "media")]
+        entries = body[:MAX_ITEMS_PER_FIELD] if type(body) is list else [_object(body, "media")]
+        if type(body) is list and len(body) > MAX_ITEMS_PER_FIELD:
+            notes.note("field")
         stats = tuple(s for s in (_media_stat(e, notes) for e in entries) if s is not None)
         return MediaStatsEvent(stats)
     body = _object(body, "media")
     kind, _ = _media_kind(_str(body.get("media")))
-    mid = _str(body.get("mid"))
+    mid = _id(body.get("mid"))
     if subtype == 1:
         receiving = body.get("receiving")
         if type(receiving) is not bool:
@@ -670,7 +676,9 @@ def parse_server_info(info: dict[str, Any]) -> ServerInfo:
         server_name=_str(info.get("server-name")),
         local_ip=_str(info.get("local-ip")),
         public_ip=_str(info.get("public-ip")),
-        public_ips=tuple(ip for ip in public_ips if type(ip) is str)
+        public_ips=tuple(
+            ip for ip in public_ips[:MAX_ITEMS_PER_FIELD] if type(ip) is str and len(ip) <= 64
+        )
         if type(public_ips) is list
         else (),
         ice_lite=_bool(info.get("ice-lite")),
@@ -681,9 +689,16 @@ def parse_server_info(info: dict[str, Any]) -> ServerInfo:
         turn_server=_str(info.get("turn-server")),
         event_handlers=_bool(info.get("event_handlers")),
         session_timeout=_int(info.get("session-timeout")),
-        plugins=tuple(plugins) if type(plugins) is dict else (),
-        event_handler_names=tuple(handlers) if type(handlers) is dict else (),
+        plugins=_names(plugins),
+        event_handler_names=_names(handlers),
     )
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """The keys of `info`'s plugins / events objects (package names), bounded."""
+    if type(value) is not dict:
+        return ()
+    return tuple(key for key in list(value)[:MAX_ITEMS_PER_FIELD] if len(key) <= MAX_ID_CHARS)
 
 
 def decode_core(body: Any, subtype: int, notes: DecodeNotes) -> Body:
@@ -733,13 +748,13 @@ def _publisher_streams(value: Any) -> tuple[PublisherStream, ...]:
         return ()
     return tuple(
         PublisherStream(
-            _str(s.get("mid")),
+            _id(s.get("mid")),
             _str(s.get("type")),
             _str(s.get("codec")),
             bool(s.get("simulcast")),
             bool(s.get("disabled")),
         )
-        for s in value
+        for s in value[:MAX_ITEMS_PER_FIELD]
         if type(s) is dict
     )
 
@@ -753,7 +768,7 @@ def subscriber_streams(value: Any) -> tuple[SubscriberStream, ...]:
         if type(s) is not dict:
             continue
         active = s.get("active", True) is not False
-        mid, kind = _str(s.get("mid")), _str(s.get("type"))
+        mid, kind = _id(s.get("mid")), _str(s.get("type"))
         feed = _id(s.get("feed_id"))
         sources = s.get("source_ids")
         if feed is None and type(sources) is list:
@@ -761,7 +776,9 @@ def subscriber_streams(value: Any) -> tuple[SubscriberStream, ...]:
             streams.extend(SubscriberStream(mid, kind, active, _id(src)) for src in sources)
         else:
             streams.append(SubscriberStream(mid, kind, active, feed))
-    return tuple(streams)
+        if len(streams) >= MAX_ITEMS_PER_FIELD:
+            break
+    return tuple(streams[:MAX_ITEMS_PER_FIELD])
 
 
 def _vr_room(cls: type[RoomCreated] | type[RoomEdited] | type[RoomDestroyed]) -> VideoRoomDecoder:
@@ -772,10 +789,7 @@ def _vr_room(cls: type[RoomCreated] | type[RoomEdited] | type[RoomDestroyed]) ->
 
 
 def _required_publisher(data: dict[str, Any], name: str) -> str:
-    publisher = _id(data.get("id"))
-    if publisher is None:
-        raise DecodeError(f"videoroom '{name}' event has no participant id")
-    return publisher
+    return _checked_id(data, "id", name, "participant")
 
 
 def _vr_joined(data: dict[str, Any], name: str, notes: DecodeNotes) -> Body:
@@ -829,7 +843,7 @@ def _vr_subscribed(data: dict[str, Any], name: str, notes: DecodeNotes) -> Body:
 
 def _vr_unsubscribed(data: dict[str, Any], name: str, notes: DecodeNotes) -> Body:
     return SubscriberUnsubscribed(
-        _required_room(data, name), _id(data.get("feed")), _str(data.get("mid"))
+        _required_room(data, name), _id(data.get("feed")), _id(data.get("mid"))
     )
 
 
@@ -872,7 +886,7 @@ def decode_videoroom(data: dict[str, Any], notes: DecodeNotes) -> Body:
     decoder = VIDEOROOM_EVENTS.get(name)
     if decoder is None:
         notes.note("plugin_event")
-        return PluginEvent(VIDEOROOM, name)
+        return PluginEvent(VIDEOROOM, _str(name))
     return decoder(data, name, notes)
 
 

@@ -37,7 +37,34 @@ def redact_secrets(
 
 
 def _json_bytes(obj: Any, default: Any = None) -> bytes:
-    return orjson.dumps(obj, default=str)
+    try:
+        return orjson.dumps(obj, default=str)
+    except (orjson.JSONEncodeError, TypeError):
+        # A value orjson refuses: a str with lone surrogates (a non-UTF-8 header byte comes
+        # out of aiohttp as one), an int beyond 64 bits, a non-str key. A log line must never
+        # fail the request that logs it.
+        return orjson.dumps(loggable(obj), default=str)
+
+
+def loggable(value: Any, depth: int = 0) -> Any:
+    """``value`` with what JSON cannot hold made printable: surrogates escaped (\\udcff),
+    big integers and non-str keys as text, nesting past 32 levels cut."""
+    if type(value) is str:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if type(value) is int:
+        return value if -(2**63) <= value < 2**64 else str(value)
+    if depth > 32:
+        return "..."
+    if isinstance(value, dict):
+        return {str(loggable(k, depth + 1)): loggable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [loggable(v, depth + 1) for v in value]
+    if isinstance(value, (bool, float)) or value is None:
+        return value
+    try:
+        return loggable(str(value), depth + 1)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
 
 
 _threshold = logging.INFO
@@ -63,6 +90,9 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
         if use_json and hasattr(sys.stdout, "buffer")
         else structlog.PrintLoggerFactory(sys.stdout)
     )
+    if not use_json and hasattr(sys.stdout, "reconfigure"):
+        # Console lines are text: a lone surrogate in a logged header must not raise.
+        sys.stdout.reconfigure(errors="backslashreplace")
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

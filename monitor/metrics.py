@@ -36,6 +36,15 @@ REJECT_REASONS = (
     "internal_error",  # applying a valid event failed: a bug, logged with its traceback
 )
 
+JANUS_PLUGINS = frozenset(
+    f"janus.plugin.{name}"
+    for name in (
+        "videoroom", "audiobridge", "streaming", "echotest", "textroom", "sip", "nosip",
+        "recordplay", "videocall", "voicemail", "duktape", "lua",
+    )
+)  # fmt: skip
+"""The plugins Janus 1.1.2 ships; a server's `info` adds the ones it has loaded."""
+
 LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 POLL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 ADMIN_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
@@ -192,9 +201,12 @@ class StateCollector:
             if not server.configured and not server.sessions:
                 continue
             sessions.add_metric([name], len(server.sessions))
+            loaded = set(server.info.plugins) if server.info is not None else set()
             by_plugin: dict[str, int] = {}
             for handle in server.handles():
                 plugin = handle.plugin or "unknown"
+                if plugin not in JANUS_PLUGINS and plugin not in loaded and plugin != "unknown":
+                    plugin = "other"  # a label comes from a known set, never from an event
                 by_plugin[plugin] = by_plugin.get(plugin, 0) + 1
             for plugin, count in sorted(by_plugin.items()):
                 handles.add_metric([name, plugin], count)
@@ -341,7 +353,7 @@ class StateCollector:
         dropped = CounterMetricFamily(
             "janus_monitor_state_dropped",
             "State dropped: stale (not confirmed within limits.stale_after) "
-            "or limit (over limits.max_tracked_handles).",
+            "or limit (over limits.max_tracked_handles, _rooms or _publishers).",
             labels=["kind", "reason"],
         )
         for (kind, reason), count in sorted(self.state.dropped.items()):

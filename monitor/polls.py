@@ -10,6 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.decode.fields import (
+    MAX_ITEMS_PER_FIELD,
+    object_of,
+    read_bool,
+    read_id,
+    read_int,
+    read_text,
+)
 from monitor.events import (
     Body,
     Event,
@@ -114,24 +122,10 @@ def poll_event(server: str, body: Body) -> Event:
 # --- readers ------------------------------------------------------------------------------
 
 
-def _id(value: Any) -> str | None:
-    if type(value) is int:
-        return str(value)
-    if type(value) is str and value:
-        return value
-    return None
-
-
-def _int(value: Any) -> int | None:
-    return value if type(value) is int else None
-
-
-def _str(value: Any) -> str | None:
-    return value if type(value) is str else None
-
-
-def _bool(value: Any) -> bool | None:
-    return value if type(value) is bool else None
+_id = read_id
+_int = read_int
+_str = read_text
+_bool = read_bool
 
 
 def read_info(reply: dict[str, Any]) -> PolledInfo:
@@ -213,8 +207,7 @@ def _stat(
     )
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if type(value) is dict else {}
+_dict = object_of
 
 
 def read_media(webrtc: Any) -> tuple[MediaStat, ...] | None:
@@ -223,10 +216,10 @@ def read_media(webrtc: Any) -> tuple[MediaStat, ...] | None:
     if type(media) is not dict:
         return None
     stats: list[MediaStat] = []
-    for key, item in media.items():
+    for key, item in list(media.items())[:MAX_ITEMS_PER_FIELD]:
         if type(item) is not dict:
             continue
-        mid = _str(item.get("mid")) or str(key)
+        mid = _id(item.get("mid")) or _id(key)
         kind = _str(item.get("type")) or "unknown"
         codec = _str(_dict(item.get("codecs")).get("codec"))
         inbound = _dict(_dict(item.get("stats")).get("in"))

@@ -23,7 +23,13 @@ log = structlog.get_logger("monitor")
 
 def state_limits(config: Config) -> Limits:
     limits = config.limits
-    return Limits(limits.stale_after, limits.max_tracked_handles, limits.max_unknown_emitters)
+    return Limits(
+        limits.stale_after,
+        limits.max_tracked_handles,
+        limits.max_unknown_emitters,
+        limits.max_tracked_rooms,
+        limits.max_tracked_publishers,
+    )
 
 
 @dataclass(slots=True)

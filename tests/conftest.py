@@ -471,3 +471,53 @@ def publishing(samples: Samples, name: str) -> dict[str, float]:
         for labels in series(samples, metric)
         if labels["server"] == name
     }
+
+
+# --- counters and memory of a daemon under hostile input --------------------------------------
+
+REJECTED = "janus_monitor_events_rejected_total"
+
+
+def rejected(samples: Samples) -> dict[str, float]:
+    """janus_monitor_events_rejected_total by reason."""
+    return {
+        labels["reason"]: samples[(REJECTED, frozenset(labels.items()))]
+        for labels in series(samples, REJECTED)
+    }
+
+
+def rejected_delta(before: Samples, after: Samples) -> dict[str, float]:
+    """The reasons whose rejected counter moved, and by how much."""
+    old, new = rejected(before), rejected(after)
+    moved = {reason: value - old.get(reason, 0.0) for reason, value in new.items()}
+    return {reason: delta for reason, delta in moved.items() if delta}
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 2.0) -> bool:
+    """Poll an async condition briefly; for effects the server records after it answered."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+async def rejections_moved(daemon: Daemon, before: Samples) -> bool:
+    return bool(rejected_delta(before, await daemon.metrics()))
+
+
+def vm_bytes(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"{field} not in /proc/self/status")
+
+
+def reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux clear_refs 5); False where not permitted."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import copy
 import gzip
 import json
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,18 +24,21 @@ from tests.conftest import (
     Daemon,
     bodies,
     body_paths,
+    eventually,
     items_of,
     make_config,
+    rejected_delta,
+    rejections_moved,
+    reset_peak_rss,
     run_daemon,
     sample,
     scenarios,
     series,
+    vm_bytes,
 )
 
 # --- helpers (candidates for tests/conftest.py) ----------------------------------------------
 
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-REJECTED = "janus_monitor_events_rejected_total"
 RECEIVED = "janus_monitor_events_received_total"
 SERVER = "janus-lab-1"
 SUBPROTOCOL = "janus-event-handlers"
@@ -47,21 +48,6 @@ def index_of(scenario: str) -> list[dict[str, Any]]:
     """One entry per recorded POST of a scenario: headers, count and types (index.jsonl)."""
     lines = (EVENTS / scenario / "index.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines if line.strip()]
-
-
-def rejected(samples: Samples) -> dict[str, float]:
-    """janus_monitor_events_rejected_total by reason."""
-    return {
-        labels["reason"]: samples[(REJECTED, frozenset(labels.items()))]
-        for labels in series(samples, REJECTED)
-    }
-
-
-def rejected_delta(before: Samples, after: Samples) -> dict[str, float]:
-    """The reasons whose rejected counter moved, and by how much."""
-    old, new = rejected(before), rejected(after)
-    moved = {reason: value - old.get(reason, 0.0) for reason, value in new.items()}
-    return {reason: delta for reason, delta in moved.items() if delta}
 
 
 def basic(username: str, password: str) -> str:
@@ -83,36 +69,6 @@ async def counting_client() -> AsyncIterator[tuple[aiohttp.ClientSession, list[o
         connector=connector, trace_configs=[trace], auto_decompress=False
     ) as http:
         yield http, opened
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 2.0) -> bool:
-    """Poll an async condition briefly; for effects the server records after it answered."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.01)
-    return True
-
-
-async def rejections_moved(daemon: Daemon, before: Samples) -> bool:
-    return bool(rejected_delta(before, await daemon.metrics()))
-
-
-def vm_bytes(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"{field} not in /proc/self/status")
-
-
-def reset_peak_rss() -> bool:
-    """Reset VmHWM to the current RSS (Linux clear_refs 5); False where not permitted."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
 
 
 def gzip_bomb(inflated: int, step: int = 1 << 20) -> bytes:

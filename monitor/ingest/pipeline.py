@@ -79,6 +79,7 @@ class Pipeline:
         notes = result.notes
         events = result.events
         admitted: str | None = None
+        crashed: list[int] = []
         for index, raw in enumerate(items):
             try:
                 event = decode_event(raw, notes)
@@ -86,7 +87,9 @@ class Pipeline:
                 self._reject(result, index, "invalid_event", str(exc))
                 continue
             except Exception:  # a decoder bug: this item is lost, not the batch
-                log.exception("event_decode_failed", index=index)
+                if not crashed:  # one traceback per batch, however many items hit the bug
+                    log.exception("event_decode_failed", index=index)
+                crashed.append(index)
                 self._reject(result, index, "invalid_event", "event could not be decoded")
                 continue
             if event.emitter != admitted:
@@ -103,6 +106,8 @@ class Pipeline:
                 result.emitters.add(admitted)
             events.append(event)
         result.accepted = len(events)
+        if len(crashed) > 1:
+            log.error("event_decode_failed_batch", failed=len(crashed), first_index=crashed[0])
         return result
 
     def after_answer(self, result: BatchResult, log_fields: dict[str, Any]) -> None:

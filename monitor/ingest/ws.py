@@ -26,17 +26,25 @@ async def receive_event_socket(request: web.Request) -> web.StreamResponse:
     webhook = runtime.config.webhook
     socket = web.WebSocketResponse(protocols=(SUBPROTOCOL,), max_msg_size=webhook.max_body_bytes,
                                    heartbeat=30.0)  # fmt: skip
-    if not socket.can_prepare(request).ok:
-        return json_response(
-            {"error": f"POST events here, or open a WebSocket (subprotocol {SUBPROTOCOL})"}, 400
-        )
+    # Credentials first: nothing of the handshake is looked at for a client without them.
     if not authorized(request.headers.get("Authorization"), webhook.basic_auth):
         runtime.stats.reject("unauthorized")
         runtime.stats.request("ws", 401)
-        log.warning("webhook_socket_refused", remote=request.remote, status=401)
+        log.warning("webhook_socket_refused", remote=request.remote, status=401,
+                    reason="unauthorized")  # fmt: skip
         return json_response(
             {"error": "missing or wrong credentials (HTTP basic auth)"}, 401, CHALLENGE
         )
+    try:
+        ready = socket.can_prepare(request).ok
+        problem = f"POST events here, or open a WebSocket (subprotocol {SUBPROTOCOL})"
+    except ValueError:  # aiohttp raises on a Sec-WebSocket-Key that is not ASCII base64
+        ready, problem = False, "invalid WebSocket handshake: Sec-WebSocket-Key is not base64"
+    if not ready:
+        runtime.stats.request("ws", 400)
+        log.warning("webhook_socket_refused", remote=request.remote, status=400,
+                    reason="bad_handshake", error=problem)  # fmt: skip
+        return json_response({"error": problem}, 400)
     await socket.prepare(request)
     request.app[OPEN_SOCKETS].add(socket)
     log.info("webhook_socket_open", remote=request.remote, protocol=socket.ws_protocol)
@@ -64,9 +72,13 @@ async def receive_event_socket(request: web.Request) -> web.StreamResponse:
             await socket.send_str(orjson.dumps(result.as_json()).decode())
         elif message.type == WSMsgType.ERROR:
             error = message.data  # the exception; socket.exception() is not always set
-            if getattr(error, "code", None) == WSCloseCode.MESSAGE_TOO_BIG:
+            code = getattr(error, "code", None)
+            if code == WSCloseCode.MESSAGE_TOO_BIG:
                 runtime.stats.reject("too_large")
                 runtime.stats.request("ws", 413)
+            elif code == WSCloseCode.INVALID_TEXT:  # a text frame that is not UTF-8: 1007
+                runtime.stats.reject("malformed_json")
+                runtime.stats.request("ws", 400)
             log.warning("webhook_socket_error", remote=request.remote, error=str(error))
     log.info("webhook_socket_closed", remote=request.remote, code=socket.close_code)
     return socket

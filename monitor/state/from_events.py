@@ -25,7 +25,15 @@ from monitor.events import (
     SubscriberUnsubscribed,
     SubscriberUp,
 )
-from monitor.state.model import PUBLISHER, SUBSCRIBER, Handle, Publisher, Server, Subscriber
+from monitor.state.model import (
+    MAX_STREAMS_PER_HANDLE,
+    PUBLISHER,
+    SUBSCRIBER,
+    Handle,
+    Publisher,
+    Server,
+    Subscriber,
+)
 
 if TYPE_CHECKING:
     from monitor.state.store import Applier, State
@@ -57,7 +65,7 @@ def _apply_handle(state: State, server: Server, event: Event, now: float) -> Non
         if session is not None:
             state._remove_handle(server, session, event.handle_id, now)
         else:
-            server.gone_handles[(event.session_id, event.handle_id)] = now
+            state.gone_handle(server, (event.session_id, event.handle_id), now)
         return
     if body.name == "attached":
         server.gone_handles.pop((event.session_id, event.handle_id), None)
@@ -86,8 +94,11 @@ def _apply_media_stats(state: State, server: Server, event: Event, now: float) -
     handle = state._touch(server, event, now)
     if handle is None:
         return
+    media = handle.media
     for stat in body.stats:
-        handle.media[(stat.mid, stat.layer)] = stat
+        key = (stat.mid, stat.layer)
+        if key in media or len(media) < MAX_STREAMS_PER_HANDLE:
+            media[key] = stat
     handle.media_seen, handle.media_source = now, "event"
 
 
@@ -161,12 +172,15 @@ def _link_publisher(
     room_id: str,
     publisher_id: str,
     now: float,
-) -> Publisher:
-    state._room(server, room_id, now)
+) -> Publisher | None:
+    """The publisher, linked to its handle; None when a limit keeps its room or it out."""
+    if state._room(server, room_id, now) is None:
+        return None
     publisher = server.publishers.get((room_id, publisher_id))
     if publisher is None:
-        publisher = Publisher(room_id, publisher_id, None, now, joined_at=now)
-        server.add_publisher(publisher)
+        publisher = state._new_publisher(server, room_id, publisher_id, now)
+        if publisher is None:
+            return None
     publisher.seen = now
     if handle is not None:
         key = (handle.session_id, handle.handle_id)
@@ -210,7 +224,7 @@ def _apply_configured(state: State, server: Server, event: Event, now: float) ->
         # The first configure after a join carries the bitrate copied from the room, unless the
         # client asked for another one: a hint until a poll reads the room's real cap.
         publisher.configured_since_join = True
-        room = server.rooms[body.room]
+        room = server.rooms[body.room]  # _publisher made sure it is tracked
         if room.cap_source != "poll":
             room.bitrate_cap, room.cap_source = body.bitrate, "event"
 
@@ -236,7 +250,7 @@ def _apply_publisher_gone(state: State, server: Server, event: Event, now: float
     publisher = server.publishers.get((body.room, body.publisher))
     _members_changed(server, body.room, now)
     if body.left_room:
-        server.gone_publishers[(body.room, body.publisher)] = now
+        state.gone_publisher(server, (body.room, body.publisher), now)
     if publisher is None:
         return
     if not body.left_room:
@@ -272,11 +286,14 @@ def _link_subscriber(
     room_id: str,
     streams: tuple[SubscriberStream, ...],
     now: float,
-) -> Subscriber:
+) -> Subscriber | None:
+    """The subscriber the handle is; None when limits.max_tracked_rooms keeps its room out."""
+    room = state._room(server, room_id, now)
+    if room is None:
+        return None
     if handle.role == PUBLISHER:
         state._forget_role(server, handle)
     key = (handle.session_id, handle.handle_id)
-    room = state._room(server, room_id, now)
     subscriber = server.subscribers.get(key)
     if subscriber is None or subscriber.room != room_id:
         subscriber = Subscriber(key, room_id, now)

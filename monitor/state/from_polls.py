@@ -107,6 +107,8 @@ def _apply_polled_handle(state: State, server: Server, event: Event, now: float)
         if handle.publisher_id != body.publisher_id or handle.room != body.room:
             state._forget_role(server, handle)
         publisher = _link_publisher(state, server, handle, body.room, body.publisher_id, now)
+        if publisher is None:
+            return
         publisher.publishing = body.publishing
         if body.display is not None:
             publisher.display = body.display
@@ -127,6 +129,8 @@ def _apply_polled_rooms(state: State, server: Server, event: Event, now: float) 
     for polled in body.rooms:
         listed.add(polled.room)
         room = state._room(server, polled.room, now)
+        if room is None:
+            continue
         room.bitrate_cap, room.cap_source = polled.bitrate, "poll"
         room.max_publishers = polled.max_publishers
         room.recording = polled.recording
@@ -153,6 +157,8 @@ def _apply_polled_participants(state: State, server: Server, event: Event, now: 
             state._count_drop("room", "reconcile")
         return
     room = state._room(server, body.room, now)
+    if room is None:
+        return
     if room.unlisted:
         room.is_private = True  # it exists, but `list` does not show it
     room.members_at, room.unlisted = now, False
@@ -169,10 +175,12 @@ def _apply_polled_participants(state: State, server: Server, event: Event, now: 
         gone_at = server.gone_publishers.get((body.room, participant.publisher_id))
         if gone_at is not None and gone_at >= body.asked_at:
             continue  # left or was kicked after the question: the answer is older
-        publisher = _link_publisher(state, server, None, body.room, participant.publisher_id, now)
-        publisher.publishing = participant.publishing
+        linked = _link_publisher(state, server, None, body.room, participant.publisher_id, now)
+        if linked is None:
+            continue
+        linked.publishing = participant.publishing
         if participant.display is not None:
-            publisher.display = participant.display
+            linked.display = participant.display
 
 
 POLL_APPLIERS: dict[type[Body], Applier] = {

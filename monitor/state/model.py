@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from monitor.events import (
     VIDEOROOM,
@@ -171,3 +172,18 @@ class Limits:
     stale_after: float = 60.0
     max_tracked_handles: int = 50000
     max_unknown_emitters: int = 16
+    max_tracked_rooms: int = 20000
+    max_tracked_publishers: int = 50000
+
+
+MAX_STREAMS_PER_HANDLE = 256
+"""Media stats kept per handle, one per (mid, simulcast layer): new keys beyond are ignored."""
+
+
+def remember_gone(gone: dict[Any, float], key: Any, at: float, bound: int) -> None:
+    """Note that ``key`` went away at ``at``; at most ``bound`` are kept, oldest out first,
+    so a flood of destroyed ids cannot grow memory (they are dropped after stale_after too)."""
+    gone.pop(key, None)
+    gone[key] = at
+    if len(gone) > bound:
+        del gone[next(iter(gone))]

@@ -6,7 +6,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 from monitor.events import Body, Event
-from monitor.state.model import Handle, Limits, Publisher, Room, Server, Session
+from monitor.state.model import (
+    Handle,
+    Limits,
+    Publisher,
+    Room,
+    Server,
+    Session,
+    remember_gone,
+)
 
 
 class State:
@@ -17,8 +25,8 @@ class State:
         self.servers: dict[str, Server] = {}
         self.handle_count = 0
         self.dropped: dict[tuple[str, str], int] = {}  # (kind, reason) -> count
-        # Handles refused at the limit, remembered (bounded) so each is counted once.
-        self._refused: OrderedDict[tuple[str, int, int], None] = OrderedDict()
+        # What was refused at a limit, remembered (bounded) so each is counted once.
+        self._refused: OrderedDict[tuple[str, str, object], None] = OrderedDict()
         self.configure(targets, self.limits)
 
     # --- configuration ---------------------------------------------------------------------
@@ -119,12 +127,7 @@ class State:
         if key in server.gone_handles:
             return None
         if self.handle_count >= self.limits.max_tracked_handles:
-            refused = (server.name, session_id, handle_id)
-            if refused not in self._refused:
-                self._refused[refused] = None
-                if len(self._refused) > self.limits.max_tracked_handles:
-                    self._refused.popitem(last=False)
-                self._count_drop("handle", "limit")
+            self._refuse("handle", server, key)
             return None
         handle = Handle(session_id, handle_id, None, opaque_id, now, since=now)
         session.handles[handle_id] = handle
@@ -141,7 +144,7 @@ class State:
         """
         handle = session.handles.pop(handle_id, None)
         if gone_at is not None:
-            server.gone_handles[(session.session_id, handle_id)] = gone_at
+            self.gone_handle(server, (session.session_id, handle_id), gone_at)
         if handle is None:
             return False
         server.handle_count -= 1
@@ -158,8 +161,23 @@ class State:
                 return True
         return False
 
+    def _refuse(self, kind: str, server: Server, key: object) -> None:
+        """Count what a limit kept out, once per object while it keeps being named."""
+        refused = (kind, server.name, key)
+        if refused not in self._refused:
+            self._refused[refused] = None
+            if len(self._refused) > self.limits.max_tracked_handles:
+                self._refused.popitem(last=False)
+            self._count_drop(kind, "limit")
+
+    def gone_handle(self, server: Server, key: tuple[int, int], at: float) -> None:
+        remember_gone(server.gone_handles, key, at, self.limits.max_tracked_handles)
+
+    def gone_publisher(self, server: Server, key: tuple[str, str], at: float) -> None:
+        remember_gone(server.gone_publishers, key, at, self.limits.max_tracked_publishers)
+
     def _remove_session(self, server: Server, session_id: int, now: float) -> None:
-        server.gone_sessions[session_id] = now
+        remember_gone(server.gone_sessions, session_id, now, self.limits.max_tracked_handles)
         session = server.sessions.pop(session_id, None)
         if session is None:
             return
@@ -181,13 +199,29 @@ class State:
 
     # --- rooms, publishers, subscribers ----------------------------------------------------
 
-    def _room(self, server: Server, room_id: str, now: float) -> Room:
+    def _room(self, server: Server, room_id: str, now: float) -> Room | None:
+        """The room, created if new; None when limits.max_tracked_rooms keeps it out."""
         room = server.rooms.get(room_id)
         if room is None:
+            if sum(len(s.rooms) for s in self.servers.values()) >= self.limits.max_tracked_rooms:
+                self._refuse("room", server, room_id)
+                return None
             room = server.rooms[room_id] = Room(room_id, now)
         else:
             room.seen = now
         return room
+
+    def _new_publisher(
+        self, server: Server, room_id: str, publisher_id: str, now: float
+    ) -> Publisher | None:
+        """A publisher not tracked yet; None when limits.max_tracked_publishers keeps it out."""
+        total = sum(len(s.publishers) for s in self.servers.values())
+        if total >= self.limits.max_tracked_publishers:
+            self._refuse("publisher", server, (room_id, publisher_id))
+            return None
+        publisher = Publisher(room_id, publisher_id, None, now, joined_at=now)
+        server.add_publisher(publisher)
+        return publisher
 
     def _remove_publisher(
         self, server: Server, publisher: Publisher, gone_at: float | None = None
@@ -197,7 +231,7 @@ class State:
         key = (publisher.room, publisher.publisher_id)
         server.pop_publisher(key)
         if gone_at is not None:
-            server.gone_publishers[key] = gone_at
+            self.gone_publisher(server, key, gone_at)
         self._drop_feed(server, publisher.room, publisher.publisher_id)
 
     def _is_gone(self, server: Server, event: Event) -> bool:

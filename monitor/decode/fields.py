@@ -1,0 +1,59 @@
+"""Field readers shared by the event and Admin-reply decoders: every value they return is
+bounded, so nothing a sender writes can grow a label, a log line or an API answer without
+limit, or hold an integer that JSON writers refuse.
+
+A value of the wrong type, or out of range, reads as absent (None); callers that need the
+field reject the event with their own message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+INT_MIN = -(2**63)
+INT_MAX = 2**64 - 1
+"""Janus's integers are C int64/uint64; orjson writes exactly this range and refuses beyond."""
+
+MAX_ID_CHARS = 128
+"""Room, participant and stream ids, and emitter names: labels and dict keys."""
+
+MAX_TEXT_CHARS = 256
+"""Free text kept in state (display, description, opaque_id, codec, versions): truncated."""
+
+MAX_ITEMS_PER_FIELD = 256
+"""Entries of one list kept per object (streams, media layers, plugins): more are dropped."""
+
+
+def read_int(value: Any) -> int | None:
+    """An integer within int64/uint64; a float is accepted (truncated) when in that range."""
+    if type(value) is int:
+        return value if INT_MIN <= value <= INT_MAX else None
+    if type(value) is float and INT_MIN <= value <= INT_MAX:  # NaN compares False
+        return int(value)
+    return None
+
+
+def read_text(value: Any, limit: int = MAX_TEXT_CHARS) -> str | None:
+    """A string, cut to ``limit`` characters."""
+    if type(value) is not str:
+        return None
+    return value if len(value) <= limit else value[:limit]
+
+
+def read_bool(value: Any) -> bool | None:
+    return value if type(value) is bool else None
+
+
+def read_id(value: Any) -> str | None:
+    """A VideoRoom room/participant id: an integer, or a string with string_ids (1 to 128
+    characters). Kept as a string, so both modes share one code path and one label format."""
+    if type(value) is int:
+        return str(value) if INT_MIN <= value <= INT_MAX else None
+    if type(value) is str and 0 < len(value) <= MAX_ID_CHARS:
+        return value
+    return None
+
+
+def object_of(value: Any) -> dict[str, Any]:
+    """A JSON object, or an empty one when the value is anything else."""
+    return value if type(value) is dict else {}
