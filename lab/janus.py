@@ -95,6 +95,7 @@ class JanusLabConfig:
 
     server_name: str
     admin_secret: str = "lab-admin-secret"
+    api_secret: str | None = None  # when set, every Janus API request needs it (apisecret)
     http_port: int = 8088
     admin_port: int = 7088
     ws_port: int = 8188
@@ -318,6 +319,7 @@ def write_janus_config(conf_dir: Path, cfg: JanusLabConfig) -> Path:
                 "debug_timestamps": True,
                 "debug_colors": False,
                 "admin_secret": cfg.admin_secret,
+                "api_secret": cfg.api_secret,
                 "interface": "127.0.0.1",
                 "server_name": cfg.server_name,
                 "session_timeout": cfg.session_timeout,

@@ -1,4 +1,8 @@
-"""Wiring only: build the aiohttp application and run it until a signal stops it."""
+"""Wiring only: build the parts, the dispatch table and the routes, and run until a signal.
+
+Each handler gets what it uses under its own key (``monitor.ingest.keys``,
+``monitor.web.keys``); lifecycles (scheduler, Janus clients, pollers) are ``cleanup_ctx``.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +11,37 @@ import signal
 import time
 import weakref
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import structlog
 from aiohttp import WSCloseCode, web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import CollectorRegistry
 
-from monitor.config import Config, split_host_port
+from monitor.config import Config, LiveConfig, split_host_port
+from monitor.ingest import keys as ingest_keys
+from monitor.ingest.http import receive_events
 from monitor.ingest.pipeline import Pipeline
-from monitor.ingest.ws import OPEN_SOCKETS
-from monitor.metrics import StateCollector, Stats, build_registry
-from monitor.poller import Polling
-from monitor.runtime import RUNTIME, Runtime, state_limits
-from monitor.state import State
-from monitor.web import add_routes
-from monitor.webserver import JsonErrorRunner
+from monitor.ingest.ws import receive_event_socket
+from monitor.janus.clients import JanusClients, ObserverFor
+from monitor.janus.wire import Observer, RequestRecord
+from monitor.logs import configure_logging
+from monitor.metrics import build_registry, collectors
+from monitor.polling.schedule import Polling
+from monitor.readiness import Readiness
+from monitor.reload import Reloader
+from monitor.state import Limits, RemovalHooks, Router, State, membership_table
+from monitor.telemetry import Telemetry
+from monitor.web import api, endpoints
+from monitor.web import keys as web_keys
+from monitor.web.server import JsonErrorRunner
 
 log = structlog.get_logger("monitor")
 
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
+RUNTIME_KEY: web.AppKey[Runtime] = web.AppKey("runtime")  # for the wiring's own lifecycles
 
 
 def sweep_interval(config: Config) -> float:
@@ -34,29 +49,77 @@ def sweep_interval(config: Config) -> float:
     return max(1.0, min(config.limits.stale_after / 4, 15.0))
 
 
-def build_runtime(config: Config, config_path: Path | None = None) -> Runtime:
-    state = State(state_limits(config), tuple(t.name for t in config.targets))
-    stats = Stats(config_reload_ok=True, config_reload_time=time.time())
-    runtime = Runtime(
-        config=config,
-        config_path=config_path,
-        state=state,
-        stats=stats,
-        pipeline=Pipeline(state, stats),
-        registry=build_registry(
-            StateCollector(state, stats, lambda: runtime.config.signals.expose_display)
-        ),
+def state_limits(config: Config) -> Limits:
+    limits = config.limits
+    return Limits(
+        limits.stale_after,
+        limits.max_tracked_handles,
+        limits.max_unknown_emitters,
+        limits.max_tracked_rooms,
+        limits.max_tracked_publishers,
     )
-    return runtime
+
+
+def target_names(config: Config) -> tuple[str, ...]:
+    return tuple(t.name for t in config.targets)
+
+
+@dataclass(slots=True)
+class Runtime:
+    """The daemon's parts, built once; only this module holds them all."""
+
+    live: LiveConfig
+    config_path: Path | None
+    telemetry: Telemetry
+    state: State
+    pipeline: Pipeline
+    registry: CollectorRegistry
+    readiness: Readiness
+    reloader: Reloader
+
+    @property
+    def config(self) -> Config:
+        return self.live.current
+
+    def reload(self) -> str | None:
+        return self.reloader.reload()
+
+
+def build_runtime(config: Config, config_path: Path | None = None) -> Runtime:
+    live = LiveConfig(config)
+    telemetry = Telemetry(config_reload_ok=True, config_reload_time=time.time())
+    hooks = RemovalHooks()
+    router = Router()  # signals register here, before the state's own appliers are added
+    state = State(
+        state_limits(config),
+        target_names(config),
+        table=membership_table(router),
+        hooks=hooks,
+        telemetry=telemetry,
+    )
+    reloader = Reloader(live, config_path, telemetry)
+    reloader.hooks.append(lambda new: state.configure(target_names(new), state_limits(new)))
+    reloader.hooks.append(lambda new: configure_logging(new.log.level, new.log.format))
+    members = collectors(state, telemetry, lambda: live.current.signals.expose_display)
+    return Runtime(
+        live=live,
+        config_path=config_path,
+        telemetry=telemetry,
+        state=state,
+        pipeline=Pipeline(state, telemetry),
+        registry=build_registry(members),
+        readiness=Readiness(),
+        reloader=reloader,
+    )
 
 
 async def _scheduler(app: web.Application) -> AsyncIterator[None]:
-    runtime = app[RUNTIME]
+    runtime = app[RUNTIME_KEY]
     scheduler = AsyncIOScheduler()
 
     async def sweep() -> None:  # a coroutine, so it runs on the loop that owns the state
         dropped = runtime.state.sweep(time.monotonic())
-        runtime.stats.keep_only(set(runtime.state.servers))
+        runtime.telemetry.keep_only(set(runtime.state.servers))
         if dropped:
             log.info("state_swept", dropped=dropped, tracked=runtime.state.tracked())
 
@@ -74,30 +137,72 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
     scheduler.shutdown(wait=False)
 
 
-async def _polling(app: web.Application) -> AsyncIterator[None]:
-    runtime = app[RUNTIME]
+def _admin_observer(telemetry: Telemetry) -> ObserverFor:
+    """Each target's Admin requests feed its poll telemetry (request metrics, budget)."""
+
+    def observer_for(name: str) -> Observer:
+        def record(r: RequestRecord) -> None:
+            telemetry.poll(name).record(r.request, r.started, r.duration, r.error)
+
+        return record
+
+    return observer_for
+
+
+async def _janus(app: web.Application) -> AsyncIterator[None]:
+    """The Janus clients of every target, and the pollers that use them."""
+    runtime = app[RUNTIME_KEY]
     async with aiohttp.ClientSession() as http:
-        polling = Polling(http, app[SCHEDULER], runtime.state, runtime.stats, runtime.ready_gates)
-        polling.sync(runtime.config.targets)
-        hook = lambda config: polling.sync(config.targets)  # noqa: E731
-        runtime.reload_hooks.append(hook)
+        clients = JanusClients(http, _admin_observer(runtime.telemetry))
+        polling = Polling(
+            clients, app[SCHEDULER], runtime.state, runtime.telemetry, runtime.readiness
+        )
+
+        def sync(config: Config) -> None:
+            clients.sync(config.targets)  # first: pollers (re)start with the new clients
+            polling.sync(config.targets)
+
+        sync(runtime.config)
+        runtime.reloader.hooks.append(sync)
         yield
-        runtime.reload_hooks.remove(hook)
+        runtime.reloader.hooks.remove(sync)
         await polling.close()
 
 
 async def _close_sockets(app: web.Application) -> None:
-    sockets: weakref.WeakSet[web.WebSocketResponse] = app[OPEN_SOCKETS]
+    sockets: weakref.WeakSet[web.WebSocketResponse] = app[ingest_keys.OPEN_SOCKETS]
     for socket in list(sockets):
         await socket.close(code=WSCloseCode.GOING_AWAY, message=b"janus-monitor shutting down")
 
 
+def add_routes(app: web.Application, webhook_path: str) -> None:
+    app.router.add_post(webhook_path, receive_events)
+    app.router.add_get(webhook_path, receive_event_socket)
+    app.router.add_get("/metrics", endpoints.metrics)
+    app.router.add_get("/-/healthy", endpoints.healthy)
+    app.router.add_get("/-/ready", endpoints.ready)
+    app.router.add_post("/-/reload", endpoints.reload)
+    app.router.add_put("/-/reload", endpoints.reload)
+    app.router.add_get("/api/v1/servers", api.api_servers)
+    app.router.add_get("/api/v1/rooms", api.api_rooms)
+    app.router.add_get("/api/v1/publishers", api.api_publishers)
+    app.router.add_get("/", endpoints.landing)
+
+
 def build_app(runtime: Runtime) -> web.Application:
     app = web.Application()
-    app[RUNTIME] = runtime
-    app[OPEN_SOCKETS] = weakref.WeakSet()
+    app[RUNTIME_KEY] = runtime
+    app[ingest_keys.PIPELINE] = runtime.pipeline
+    app[ingest_keys.TELEMETRY] = runtime.telemetry
+    app[ingest_keys.CONFIG] = runtime.live
+    app[ingest_keys.OPEN_SOCKETS] = weakref.WeakSet()
+    app[web_keys.STATE] = runtime.state
+    app[web_keys.CONFIG] = runtime.live
+    app[web_keys.REGISTRY] = runtime.registry
+    app[web_keys.READINESS] = runtime.readiness
+    app[web_keys.RELOAD] = runtime.reload
     app.cleanup_ctx.append(_scheduler)
-    app.cleanup_ctx.append(_polling)
+    app.cleanup_ctx.append(_janus)
     app.on_shutdown.append(_close_sockets)
     add_routes(app, runtime.config.webhook.path)
     return app

@@ -313,6 +313,15 @@ class Config:
         )
 
 
+class LiveConfig:
+    """The running config, replaced whole on reload: holders read ``current`` per use."""
+
+    __slots__ = ("current",)
+
+    def __init__(self, config: Config) -> None:
+        self.current = config
+
+
 # --- loading ------------------------------------------------------------------------------
 
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")

@@ -19,10 +19,11 @@ import structlog
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.app import build_runtime, start
+from monitor.app import Runtime, build_runtime, start
 from monitor.config import Config, parse_config
-from monitor.events import TYPE_LABELS, DecodeNotes, Event, decode_event
-from monitor.runtime import Runtime
+from monitor.decode.events import decode_event
+from monitor.decode.fields import DecodeNotes
+from monitor.decode.records import TYPE_LABELS, Event
 
 FIXTURES = Path(__file__).parent / "fixtures" / "janus-1.1.2"
 EVENTS = FIXTURES / "events"
@@ -183,10 +184,10 @@ class FakeAdmin:
         cost: float = 0.001,
         observer: Callable[[str, float, float, str | None], None] | None = None,
     ) -> None:
-        from monitor.janus.admin import AdminRequestError, AdminUnavailable, PluginError
+        from monitor.janus.errors import JanusRequestError, JanusUnavailable, PluginError
 
         self.observer = observer  # like AdminClient's: (request, started, duration, error)
-        self.errors = (AdminRequestError, AdminUnavailable, PluginError)
+        self.errors = (JanusRequestError, JanusUnavailable, PluginError)
         self.clock = clock
         self.cost = cost
         self.down = False

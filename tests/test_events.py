@@ -11,21 +11,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.events import (
+from monitor.decode.events import decode_event
+from monitor.decode.fields import DecodeError, DecodeNotes
+from monitor.decode.records import (
     CandidateEvent,
     ConnectionEvent,
     CoreEvent,
-    DecodeError,
-    DecodeNotes,
     MediaStatsEvent,
     PluginEvent,
-    PublisherGone,
     SelectedPairEvent,
-    SubscriberStreams,
-    SubscriberUp,
     UnknownEvent,
-    decode_event,
 )
+from monitor.decode.videoroom import PublisherGone, SubscriberStreams, SubscriberUp
 from tests.conftest import EVENTS, body_paths, events_of, items_of, scenarios
 
 SERVER = "janus-lab-1"

@@ -15,18 +15,17 @@ from hypothesis import strategies as st
 from prometheus_client import generate_latest
 
 from monitor.app import build_app, build_runtime
-from monitor.decode.fields import INT_MAX, INT_MIN, MAX_ITEMS_PER_FIELD
-from monitor.events import (
+from monitor.decode.events import MAX_SDP_CHARS, decode_event
+from monitor.decode.fields import (
+    INT_MAX,
+    INT_MIN,
+    MAX_ITEMS_PER_FIELD,
     MAX_REQUIRED_CHARS,
-    MAX_SDP_CHARS,
     DecodeError,
     DecodeNotes,
-    Event,
-    JsepEvent,
-    TransportEvent,
-    decode_event,
 )
-from monitor.web import api_publishers, api_rooms, api_servers
+from monitor.decode.records import Event, JsepEvent, TransportEvent
+from monitor.web.api import api_publishers, api_rooms, api_servers
 from tests.conftest import EVENTS, items_of, make_config
 
 SERVER = "janus-lab-1"

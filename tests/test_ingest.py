@@ -18,7 +18,7 @@ import orjson
 import pytest
 from structlog.testing import capture_logs
 
-from monitor.events import TYPE_LABELS
+from monitor.decode.records import TYPE_LABELS
 from tests.conftest import (
     EVENTS,
     Daemon,

@@ -23,14 +23,13 @@ from aiohttp import web
 from lab.janus import JanusLabConfig, JanusProcess, free_port, free_ports, require_janus
 from lab.janus import write_janus_config as write_lab_config
 from monitor.config import Secret
-from monitor.janus.admin import (
-    AdminClient,
-    AdminError,
-    AdminRequestError,
-    AdminTimeout,
-    AdminUnavailable,
+from monitor.janus.admin import AdminClient, RequestRecord
+from monitor.janus.errors import (
+    JanusError,
+    JanusRequestError,
+    JanusTimeout,
+    JanusUnavailable,
     PluginError,
-    RequestRecord,
 )
 from tests.conftest import (
     ADMIN_PLUGIN_FIXTURES as PLUGIN_FIXTURES,
@@ -236,16 +235,16 @@ async def test_request_bodies_carry_verb_transaction_secret_and_ids(
 async def test_wrong_secret_raises_403_without_showing_the_secret(
     http: aiohttp.ClientSession, fake: FakeAdmin
 ) -> None:
-    """A wrong admin_secret gets the real 403 reply, raised as AdminRequestError 403 with
+    """A wrong admin_secret gets the real 403 reply, raised as JanusRequestError 403 with
     Janus's reason and without the secret anywhere in the exception."""
     wrong = make_client(http, fake.url, secret=WRONG_SECRET)
-    with pytest.raises(AdminRequestError) as caught:
+    with pytest.raises(JanusRequestError) as caught:
         await wrong.admin.list_sessions()
     exc = caught.value
     assert (exc.request, exc.code) == ("list_sessions", 403)
     assert exc.reason == fixture(WRONG_SECRET_REPLY)["response"]["error"]["reason"]
     assert "403" in str(exc) and exc.reason in str(exc)
-    assert not isinstance(exc, AdminUnavailable)
+    assert not isinstance(exc, JanusUnavailable)
     assert_no_secret(exc, WRONG_SECRET)
     assert WRONG_SECRET not in repr(wrong.admin)
     assert fake.received[0]["admin_secret"] == WRONG_SECRET  # it did go on the wire
@@ -261,7 +260,7 @@ async def test_wrong_secret_raises_403_without_showing_the_secret(
 async def test_missing_session_or_handle_raises_its_janus_code(
     client: Client, fake: FakeAdmin, code: int, reason: str
 ) -> None:
-    """Janus's 458 (no session) and 459 (no handle) errors raise AdminRequestError with that
+    """Janus's 458 (no session) and 459 (no handle) errors raise JanusRequestError with that
     code and reason."""
 
     def missing(body: dict[str, Any]) -> Reply:
@@ -273,7 +272,7 @@ async def test_missing_session_or_handle_raises_its_janus_code(
         }
 
     fake.reply = missing
-    with pytest.raises(AdminRequestError) as caught:
+    with pytest.raises(JanusRequestError) as caught:
         await client.admin.handle_info(42, 43)
     assert (caught.value.code, caught.value.reason, caught.value.label) == (
         code,
@@ -323,7 +322,7 @@ async def test_secrets_echoed_by_a_weird_server_never_reach_the_exception(
 
     for reply in (echo_error, echo_plugin, echo_raw, echo_status):
         fake.reply = reply
-        with pytest.raises(AdminError) as caught:
+        with pytest.raises(JanusError) as caught:
             await client.admin.message_plugin(VIDEOROOM, kick)
         assert_no_secret(caught.value, SECRET, ROOM_SECRET)
         assert "<redacted>" in caught.value.reason or reply is echo_raw
@@ -341,16 +340,16 @@ async def test_secrets_echoed_by_a_weird_server_never_reach_the_exception(
 async def test_server_that_never_answers_raises_admin_timeout(
     http: aiohttp.ClientSession, fake: FakeAdmin
 ) -> None:
-    """A server that accepts the request but never answers raises AdminTimeout after about the
+    """A server that accepts the request but never answers raises JanusTimeout after about the
     configured timeout."""
     fake.reply = lambda body: None
     slow = make_client(http, fake.url, timeout=0.3)
     started = time.monotonic()
-    with pytest.raises(AdminTimeout) as caught:
+    with pytest.raises(JanusTimeout) as caught:
         await slow.admin.info()
     elapsed = time.monotonic() - started
     assert 0.28 <= elapsed < 1.0
-    assert isinstance(caught.value, AdminUnavailable) and caught.value.code is None
+    assert isinstance(caught.value, JanusUnavailable) and caught.value.code is None
     assert "0.3s" in caught.value.reason
     assert slow.records[0].error == "timeout"
     assert 0.28 <= slow.records[0].duration < 1.0
@@ -360,7 +359,7 @@ async def test_server_that_never_answers_raises_admin_timeout(
 async def test_body_that_stops_halfway_raises_admin_timeout(
     http: aiohttp.ClientSession, fake: FakeAdmin
 ) -> None:
-    """Headers and half a body followed by silence also end in AdminTimeout: the timeout
+    """Headers and half a body followed by silence also end in JanusTimeout: the timeout
     covers reading the body."""
 
     async def half_body(request: web.Request) -> web.StreamResponse:
@@ -379,7 +378,7 @@ async def test_body_that_stops_halfway_raises_admin_timeout(
     try:
         slow = make_client(http, f"http://{host}:{port}/admin", timeout=0.3)
         started = time.monotonic()
-        with pytest.raises(AdminTimeout):
+        with pytest.raises(JanusTimeout):
             await slow.admin.info()
         assert 0.28 <= time.monotonic() - started < 1.0
     finally:
@@ -388,13 +387,13 @@ async def test_body_that_stops_halfway_raises_admin_timeout(
 
 
 async def test_connection_refused_raises_admin_unavailable(http: aiohttp.ClientSession) -> None:
-    """Nothing listening on the port raises AdminUnavailable (not a timeout) at once."""
+    """Nothing listening on the port raises JanusUnavailable (not a timeout) at once."""
     refused = make_client(http, f"http://127.0.0.1:{free_port()}/admin")
     started = time.monotonic()
-    with pytest.raises(AdminUnavailable) as caught:
+    with pytest.raises(JanusUnavailable) as caught:
         await refused.admin.list_sessions()
     assert time.monotonic() - started < 1.0
-    assert not isinstance(caught.value, AdminTimeout)
+    assert not isinstance(caught.value, JanusTimeout)
     assert caught.value.code is None and caught.value.reason
     assert [(r.request, r.error) for r in refused.records] == [("list_sessions", "unavailable")]
 
@@ -447,7 +446,7 @@ async def test_malformed_replies_raise_admin_unavailable(
     reason: str,
 ) -> None:
     """A reply that is not a 200 JSON object answering our transaction, or not shaped as the
-    verb promises, raises AdminUnavailable saying what was wrong, and is recorded so."""
+    verb promises, raises JanusUnavailable saying what was wrong, and is recorded so."""
     fake.reply = reply
     calls: dict[str, Callable[[], Awaitable[object]]] = {
         "info": client.admin.info,
@@ -456,9 +455,9 @@ async def test_malformed_replies_raise_admin_unavailable(
         "handle_info": lambda: client.admin.handle_info(SESSION_A, HANDLE_PUB),
         "message_plugin": lambda: client.admin.message_plugin(VIDEOROOM, {"request": "list"}),
     }
-    with pytest.raises(AdminUnavailable, match=reason) as caught:
+    with pytest.raises(JanusUnavailable, match=reason) as caught:
         await calls[verb]()
-    assert type(caught.value) is AdminUnavailable and caught.value.code is None
+    assert type(caught.value) is JanusUnavailable and caught.value.code is None
     assert caught.value.__context__ is None
     assert [r.error for r in client.records] == ["unavailable"]
 
@@ -520,7 +519,7 @@ async def test_observer_gets_one_record_per_request_with_labels(
     await timed.admin.message_plugin(VIDEOROOM, {"request": "list"})
     with pytest.raises(PluginError):
         await timed.admin.message_plugin(VIDEOROOM, {"request": "kick", "room": 1, "id": 2})
-    with pytest.raises(AdminRequestError):
+    with pytest.raises(JanusRequestError):
         await wrong.admin.list_handles(SESSION_A)
     assert [(r.request, r.error) for r in timed.records] == [
         ("info", None),
@@ -637,17 +636,17 @@ async def test_against_a_real_janus(tmp_path: Path, http: aiohttp.ClientSession)
         with pytest.raises(PluginError) as plugin_error:
             await admin.message_plugin(VIDEOROOM, {"request": "kick", "room": 9999, "id": 1})
         assert (plugin_error.value.code, plugin_error.value.reason) == (426, "No such room (9999)")
-        with pytest.raises(AdminRequestError) as no_session:
+        with pytest.raises(JanusRequestError) as no_session:
             await admin.list_handles(42)
         assert (no_session.value.code, no_session.value.reason) == (458, "No such session 42")
-        with pytest.raises(AdminRequestError) as no_handle:
+        with pytest.raises(JanusRequestError) as no_handle:
             await admin.handle_info(session, 43)
         assert no_handle.value.code == 459
         assert no_handle.value.reason == f"No such handle 43 in session {session}"
 
         wrong = AdminClient(http, cfg.admin_url, Secret(WRONG_SECRET))
         assert (await wrong.info())["server-name"] == name  # info needs no secret
-        with pytest.raises(AdminRequestError) as unauthorized:
+        with pytest.raises(JanusRequestError) as unauthorized:
             await wrong.list_sessions()
         assert unauthorized.value.code == 403
         assert_no_secret(unauthorized.value, WRONG_SECRET, cfg.admin_secret)

@@ -9,7 +9,6 @@ daemon made of the events Janus actually sent.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -31,11 +30,10 @@ from lab.janus import (
     JanusLabConfig,
     JanusProcess,
     free_ports,
-    get_json,
-    post_json,
 )
 from monitor.app import build_runtime, start
-from monitor.config import Config
+from monitor.config import Config, Secret
+from monitor.janus.api import JanusClient
 from monitor.state import Handle, Server
 from tests.conftest import (
     Arrivals,
@@ -83,62 +81,49 @@ class Serving:
         await self.runner.cleanup()
 
 
-# --- the Janus API (HTTP transport), blocking calls run in a thread --------------------------
+# --- the Janus API: the daemon's own client, plus the long poll it does not do --------------
 
 
 class JanusApi:
-    """Just the Janus API requests these tests need; every answer is checked."""
+    """The daemon's JanusClient for requests; async plugin answers are long-polled here (the
+    daemon never reads a session's event queue)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, http: aiohttp.ClientSession) -> None:
         self.url = url
-        self._transactions = itertools.count(1)
-
-    async def request(self, path: str, payload: dict[str, Any], expect: str) -> dict[str, Any]:
-        transaction = f"e2e-{next(self._transactions)}"
-        answer = await asyncio.to_thread(
-            post_json, self.url + path, {**payload, "transaction": transaction}
-        )
-        assert isinstance(answer, dict), answer
-        assert answer.get("janus") == expect, f"POST {path} {payload} -> {answer}"
-        assert answer.get("transaction") == transaction, answer
-        return answer
+        self.http = http
+        self.client = JanusClient(http, url, Secret())
 
     async def create_session(self) -> int:
-        return int((await self.request("", {"janus": "create"}, "success"))["data"]["id"])
+        return await self.client.create_session()
 
     async def attach(self, session: int, opaque_id: str) -> int:
-        payload = {"janus": "attach", "plugin": VIDEOROOM, "opaque_id": opaque_id}
-        return int((await self.request(f"/{session}", payload, "success"))["data"]["id"])
+        return await self.client.attach(session, VIDEOROOM, opaque_id=opaque_id)
 
     async def sync_message(self, session: int, handle: int, body: dict[str, Any]) -> dict[str, Any]:
         """A VideoRoom request answered at once (create, destroy): its plugin data."""
-        payload = {"janus": "message", "body": body}
-        answer = await self.request(f"/{session}/{handle}", payload, "success")
-        data: dict[str, Any] = answer["plugindata"]["data"]
-        assert "error" not in data, f"{body} -> {data}"
-        return data
+        return await self.client.message(session, handle, body)
 
     async def async_message(
         self, session: int, handle: int, body: dict[str, Any]
     ) -> dict[str, Any]:
         """A VideoRoom request acked first (join, configure, leave): the plugin data of its
         event, long-polled from the session's queue (other events there are skipped)."""
-        payload = {"janus": "message", "body": body}
-        ack = await self.request(f"/{session}/{handle}", payload, "ack")
+        transaction = await self.client.message_async(session, handle, body)
         for _ in range(10):
-            polled = await asyncio.to_thread(get_json, f"{self.url}/{session}?maxev=5")
+            async with self.http.get(f"{self.url}/{session}?maxev=5") as response:
+                polled = await response.json(content_type=None)
             for event in polled if isinstance(polled, list) else [polled]:
-                if event.get("transaction") == ack["transaction"]:
+                if event.get("transaction") == transaction:
                     data: dict[str, Any] = event["plugindata"]["data"]
                     assert "error" not in data, f"{body} -> {data}"
                     return data
         raise AssertionError(f"no answer to {body} in session {session}'s event queue")
 
     async def detach(self, session: int, handle: int) -> None:
-        await self.request(f"/{session}/{handle}", {"janus": "detach"}, "success")
+        await self.client.detach(session, handle)
 
     async def destroy(self, session: int) -> None:
-        await self.request(f"/{session}", {"janus": "destroy"}, "success")
+        await self.client.destroy(session)
 
 
 # --- one lab: a daemon and a Janus wired to it ------------------------------------------------
@@ -224,7 +209,10 @@ async def janus_lab(
     arrivals = Arrivals()
     serving = await Serving.start(config, daemon_port)
     arrivals.spy_on(serving.daemon)
-    the_lab = Lab(name, config, daemon_port, serving, janus, JanusApi(cfg.janus_url), arrivals)
+    http = aiohttp.ClientSession()
+    the_lab = Lab(
+        name, config, daemon_port, serving, janus, JanusApi(cfg.janus_url, http), arrivals
+    )
     try:
         # In a thread: the daemon shares this event loop and must take the startup events.
         await asyncio.to_thread(janus.start, tmp_path / "conf", tmp_path / "janus.log")
@@ -236,6 +224,7 @@ async def janus_lab(
         try:
             await asyncio.to_thread(janus.stop)
         finally:
+            await http.close()
             await the_lab.serving.stop()
 
 

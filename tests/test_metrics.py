@@ -11,9 +11,10 @@ from prometheus_client import generate_latest
 
 from monitor.config import parse_config
 from monitor.ingest.pipeline import Pipeline
-from monitor.metrics import Histogram, StateCollector, Stats, build_registry
-from monitor.poller import Poller
+from monitor.metrics import build_registry, collectors
+from monitor.polling.poller import Poller
 from monitor.state import State
+from monitor.telemetry import Histogram, Telemetry
 from tests.conftest import (
     FakeAdmin,
     FakeClock,
@@ -36,8 +37,8 @@ WALL = 1795535505.4
 def render(upto: str = "00052", expose_display: bool = True, poll: bool = True) -> str:
     """10-media's events up to ``upto``, then (with ``poll``) two polls of what Janus had."""
     clock = FakeClock(1000.0)
-    state = State(targets=(SERVER,))
-    stats = Stats(config_reload_ok=True, config_reload_time=1795535400.0)
+    stats = Telemetry(config_reload_ok=True, config_reload_time=1795535400.0)
+    state = State(targets=(SERVER,), telemetry=stats)
     pipeline = Pipeline(state, stats, monotonic=clock, wall=lambda: WALL)
     for path in body_paths("10-media"):
         result = pipeline.process(items_of(path))
@@ -59,8 +60,8 @@ def render(upto: str = "00052", expose_display: bool = True, poll: bool = True) 
             began = clock.now
             asyncio.run(poller.poll())
             clock.now = began + target.poll_interval
-    collector = StateCollector(state, stats, lambda: expose_display, monotonic=clock)
-    return generate_latest(build_registry(collector)).decode()
+    members = collectors(state, stats, lambda: expose_display, monotonic=clock)
+    return generate_latest(build_registry(members)).decode()
 
 
 def test_golden_metrics_rendering() -> None:
@@ -119,7 +120,7 @@ def test_display_label_can_be_turned_off() -> None:
 def test_display_is_truncated_to_64_characters() -> None:
     """A long display name is cut to 64 characters in the label."""
     state = State(targets=(SERVER,))
-    pipeline = Pipeline(state, Stats())
+    pipeline = Pipeline(state, Telemetry())
     joined = {
         "emitter": SERVER,
         "type": 64,
@@ -131,7 +132,7 @@ def test_display_is_truncated_to_64_characters() -> None:
         },
     }
     pipeline.process([joined])
-    text = generate_latest(build_registry(StateCollector(state, Stats(), lambda: True))).decode()
+    text = generate_latest(build_registry(collectors(state, Telemetry(), lambda: True))).decode()
     (labels,) = series(metric_samples(text), "janus_videoroom_publisher_info")
     assert labels["display"] == "x" * 64
 
@@ -164,7 +165,7 @@ def test_rejected_reasons_start_at_zero() -> None:
 
 def test_counters_of_forgotten_servers_vanish() -> None:
     """keep_only drops the event counters and lag of servers no longer tracked."""
-    stats = Stats()
+    stats = Telemetry()
     pipeline = Pipeline(State(targets=(SERVER,)), stats)
     for emitter in (SERVER, "stray"):
         pipeline.process([{"emitter": emitter, "type": 128, "timestamp": 1, "event": {}}])

@@ -7,10 +7,11 @@ import json
 from typing import Any
 
 from monitor.config import parse_config
-from monitor.events import DecodeNotes, decode_event
-from monitor.metrics import PollStats
-from monitor.poller import Poller
+from monitor.decode.events import decode_event
+from monitor.decode.fields import DecodeNotes
+from monitor.polling.poller import Poller
 from monitor.state import PUBLISHER, SUBSCRIBER, State
+from monitor.telemetry import PollStats
 from tests.conftest import ADMIN, FakeAdmin, FakeClock, fake_sleep
 
 SERVER = "janus-lab-1"
@@ -152,7 +153,7 @@ async def test_what_janus_no_longer_lists_disappears(clock: FakeClock) -> None:
     assert set(server.sessions) == {1}
     assert set(server.sessions[1].handles) == {10}
     assert server.publishers == {}
-    dropped = poller.state.dropped
+    dropped = poller.state.telemetry.state_dropped
     assert dropped[("session", "reconcile")] == 1
     assert dropped[("handle", "reconcile")] >= 1
     assert dropped[("publisher", "reconcile")] == 1
@@ -199,7 +200,7 @@ async def test_rooms_gone_or_private(clock: FakeClock) -> None:
     clock.advance(1)
     await run(poller, clock, 2)
     assert set(server_of(poller).rooms) == {"6"}
-    assert poller.state.dropped[("room", "reconcile")] == 1
+    assert poller.state.telemetry.state_dropped[("room", "reconcile")] == 1
 
 
 async def test_every_session_is_confirmed_within_reconcile_interval(clock: FakeClock) -> None:
@@ -402,6 +403,6 @@ async def test_a_short_budget_neither_starves_explanations_nor_loses_handles(
         state.sweep(clock.now)
     server = server_of(poller)
     assert server.handle_count == 600
-    assert state.dropped.get(("handle", "stale"), 0) == 0
+    assert state.telemetry.state_dropped.get(("handle", "stale"), 0) == 0
     explained = sum(1 for h in server.handles() if h.explained)
     assert explained >= 300, explained

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitor.events import TYPE_LABELS
+from monitor.decode.records import TYPE_LABELS
 from tests.conftest import Daemon, body_paths, items_of, sample, series
 
 SERVER = "janus-lab-1"

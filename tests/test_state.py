@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from monitor.events import (
-    CoreEvent,
-    DecodeNotes,
-    Event,
-    HandleEvent,
-    MediaStatsEvent,
-    SessionEvent,
-    decode_event,
-)
+from monitor.decode.events import decode_event
+from monitor.decode.fields import DecodeNotes
+from monitor.decode.records import CoreEvent, Event, HandleEvent, MediaStatsEvent, SessionEvent
 from monitor.state import PUBLISHER, SUBSCRIBER, Limits, State
 from tests.conftest import FakeClock, body_paths, events_of, items_of, scenarios
 
@@ -214,7 +208,7 @@ def test_stale_state_is_dropped_and_counted(clock: FakeClock) -> None:
     assert server.handle((PUB_SESSION_10, PUB_HANDLE_10)) is None
     assert server.handle((SUB_SESSION_10, SUB_HANDLE_10)) is not None
     assert dropped == 3  # the publisher handle, its session, the publisher
-    assert state.dropped == {
+    assert state.telemetry.state_dropped == {
         ("handle", "stale"): 1,
         ("session", "stale"): 1,
         ("publisher", "stale"): 1,
@@ -244,7 +238,7 @@ def test_handles_over_the_limit_are_counted_once_and_not_tracked(clock: FakeCloc
         state.apply(ev([], 32, 9, 3, subtype=3), clock())
     assert state.handle_count == 2
     assert state.servers[SERVER].handle((9, 3)) is None
-    assert state.dropped == {("handle", "limit"): 1}
+    assert state.telemetry.state_dropped == {("handle", "limit"): 1}
     state.apply(ev({"name": "detached", "plugin": "janus.plugin.videoroom"}, 2, 9, 1), clock())
     state.apply(ev([], 32, 9, 3, subtype=3), clock())
     assert state.servers[SERVER].handle((9, 3)) is not None  # room again under the limit

@@ -38,11 +38,11 @@ async def test_healthy(daemon: Daemon) -> None:
 async def test_ready_follows_the_gates(daemon: Daemon) -> None:
     """/-/ready is 200 with config loaded, 503 naming any registered gate until it clears."""
     assert (await get(daemon, "/-/ready"))[0] == 200
-    daemon.runtime.ready_gates.add("first poll of janus-lab-1")
+    daemon.runtime.readiness.wait_for("first poll of janus-lab-1")
     status, _, text = await get(daemon, "/-/ready")
     assert status == 503
     assert "first poll of janus-lab-1" in text
-    daemon.runtime.ready_gates.discard("first poll of janus-lab-1")
+    daemon.runtime.readiness.passed("first poll of janus-lab-1")
     assert (await get(daemon, "/-/ready"))[0] == 200
 
 

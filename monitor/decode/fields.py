@@ -8,6 +8,7 @@ field reject the event with their own message.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 INT_MIN = -(2**63)
@@ -22,6 +23,24 @@ MAX_TEXT_CHARS = 256
 
 MAX_ITEMS_PER_FIELD = 256
 """Entries of one list kept per object (streams, media layers, plugins): more are dropped."""
+
+
+MAX_REQUIRED_CHARS = 1024
+"""A state name, reason or candidate line that an event needs: real ones are under 300."""
+
+
+class DecodeError(ValueError):
+    """The event is unusable; the message says why (it is sent back to the client)."""
+
+
+@dataclass(slots=True)
+class DecodeNotes:
+    """What a batch contained that this decoder does not know; counted, never fatal."""
+
+    unknown: dict[str, int] = field(default_factory=dict)
+
+    def note(self, what: str) -> None:
+        self.unknown[what] = self.unknown.get(what, 0) + 1
 
 
 def read_int(value: Any) -> int | None:
@@ -57,3 +76,18 @@ def read_id(value: Any) -> str | None:
 def object_of(value: Any) -> dict[str, Any]:
     """A JSON object, or an empty one when the value is anything else."""
     return value if type(value) is dict else {}
+
+
+def required_object(body: Any, what: str) -> dict[str, Any]:
+    if type(body) is not dict:
+        raise DecodeError(f"{what} event body is not a JSON object")
+    return body
+
+
+def required_text(body: dict[str, Any], key: str, what: str) -> str:
+    value = body.get(key)
+    if type(value) is not str:
+        raise DecodeError(f"{what} event has no '{key}' string")
+    if len(value) > MAX_REQUIRED_CHARS:
+        raise DecodeError(f"{what} event '{key}' is longer than {MAX_REQUIRED_CHARS} characters")
+    return value

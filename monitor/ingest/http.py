@@ -5,24 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 
-import orjson
 import structlog
 from aiohttp import web
 
+from monitor.answers import json_response
 from monitor.ingest.auth import CHALLENGE, authorized
 from monitor.ingest.body import BodyError, decompress, parse_items
-from monitor.runtime import RUNTIME
+from monitor.ingest.keys import CONFIG, PIPELINE, TELEMETRY
 
 log = structlog.get_logger("monitor.ingest")
-
-
-def json_response(
-    payload: object, status: int = 200, headers: dict[str, str] | None = None
-) -> web.Response:
-    all_headers = {"Content-Type": "application/json"}
-    if headers:
-        all_headers.update(headers)
-    return web.Response(body=orjson.dumps(payload), status=status, headers=all_headers)
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes:
@@ -51,13 +42,13 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
 
 
 async def receive_events(request: web.Request) -> web.StreamResponse:
-    runtime = request.app[RUNTIME]
-    webhook = runtime.config.webhook
+    webhook = request.app[CONFIG].current.webhook
+    telemetry, pipeline = request.app[TELEMETRY], request.app[PIPELINE]
     started = time.perf_counter()
     encoding = request.headers.get("Content-Encoding")
     if not authorized(request.headers.get("Authorization"), webhook.basic_auth):
-        runtime.stats.reject("unauthorized")
-        runtime.stats.request("http", 401)
+        telemetry.reject("unauthorized")
+        telemetry.request("http", 401)
         log.warning("webhook_batch", transport="http", status=401, remote=request.remote,
                     reason="unauthorized", accepted=0, rejected=1,
                     error="missing or wrong credentials")  # fmt: skip
@@ -70,8 +61,8 @@ async def receive_events(request: web.Request) -> web.StreamResponse:
         raw = await read_limited(request, webhook.max_body_bytes)
         items = parse_items(decompress(raw, encoding, webhook.max_decompressed_bytes))
     except BodyError as exc:
-        runtime.stats.reject(exc.reason)
-        runtime.stats.request("http", exc.status)
+        telemetry.reject(exc.reason)
+        telemetry.request("http", exc.status)
         log.warning("webhook_batch", transport="http", status=exc.status, remote=request.remote,
                     encoding=encoding, reason=exc.reason, accepted=0, rejected=1,
                     error=exc.message)  # fmt: skip
@@ -79,8 +70,8 @@ async def receive_events(request: web.Request) -> web.StreamResponse:
         if exc.reason == "too_large":
             response.force_close()  # the rest of the body is not read
         return response
-    result = runtime.pipeline.ingest(items)
-    runtime.stats.request("http", 200)
+    result = pipeline.ingest(items)
+    telemetry.request("http", 200)
     # State and the log line are done right after the answer is written: Janus waits for it.
     fields = {
         "transport": "http",
@@ -88,5 +79,5 @@ async def receive_events(request: web.Request) -> web.StreamResponse:
         "encoding": encoding,
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
     }
-    asyncio.get_running_loop().call_soon(runtime.pipeline.after_answer, result, fields)
+    asyncio.get_running_loop().call_soon(pipeline.after_answer, result, fields)
     return json_response(result.as_json())

@@ -20,16 +20,11 @@ from typing import Any
 import structlog
 
 from monitor import logs
-from monitor.events import (
-    TYPE_LABELS,
-    UNKNOWN_TYPE_LABEL,
-    DecodeError,
-    DecodeNotes,
-    Event,
-    decode_event,
-)
-from monitor.metrics import Stats
+from monitor.decode.events import decode_event
+from monitor.decode.fields import DecodeError, DecodeNotes
+from monitor.decode.records import TYPE_LABELS, UNKNOWN_TYPE_LABEL, Event
 from monitor.state import State
+from monitor.telemetry import Telemetry
 
 MAX_ERRORS_REPORTED = 10
 
@@ -58,12 +53,12 @@ class Pipeline:
     def __init__(
         self,
         state: State,
-        stats: Stats,
+        telemetry: Telemetry,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.state = state
-        self.stats = stats
+        self.telemetry = telemetry
         self.monotonic = monotonic
         self.wall = wall
 
@@ -125,7 +120,7 @@ class Pipeline:
 
     def commit(self, result: BatchResult) -> None:
         """Apply accepted events to state, in order, and count them."""
-        stats = self.stats
+        stats = self.telemetry
         failed = self.state.apply_all(result.events, self.monotonic())
         for event, error in failed:
             log.error(
@@ -176,6 +171,6 @@ class Pipeline:
 
     def _reject(self, result: BatchResult, index: int, reason: str, message: str) -> None:
         result.rejected += 1
-        self.stats.reject(reason)
+        self.telemetry.reject(reason)
         if len(result.errors) < MAX_ERRORS_REPORTED:
             result.errors.append({"index": index, "error": message})

@@ -4,32 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 
 import orjson
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from monitor.answers import json_response
 from monitor.ingest.auth import CHALLENGE, authorized
 from monitor.ingest.body import BodyError, parse_items
-from monitor.ingest.http import json_response
-from monitor.runtime import RUNTIME
+from monitor.ingest.keys import CONFIG, OPEN_SOCKETS, PIPELINE, TELEMETRY
 
 SUBPROTOCOL = "janus-event-handlers"
-OPEN_SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("open_sockets")
 
 log = structlog.get_logger("monitor.ingest")
 
 
 async def receive_event_socket(request: web.Request) -> web.StreamResponse:
-    runtime = request.app[RUNTIME]
-    webhook = runtime.config.webhook
+    webhook = request.app[CONFIG].current.webhook
+    telemetry, pipeline = request.app[TELEMETRY], request.app[PIPELINE]
     socket = web.WebSocketResponse(protocols=(SUBPROTOCOL,), max_msg_size=webhook.max_body_bytes,
                                    heartbeat=30.0)  # fmt: skip
     # Credentials first: nothing of the handshake is looked at for a client without them.
     if not authorized(request.headers.get("Authorization"), webhook.basic_auth):
-        runtime.stats.reject("unauthorized")
-        runtime.stats.request("ws", 401)
+        telemetry.reject("unauthorized")
+        telemetry.request("ws", 401)
         log.warning("webhook_socket_refused", remote=request.remote, status=401,
                     reason="unauthorized")  # fmt: skip
         return json_response(
@@ -41,7 +39,7 @@ async def receive_event_socket(request: web.Request) -> web.StreamResponse:
     except ValueError:  # aiohttp raises on a Sec-WebSocket-Key that is not ASCII base64
         ready, problem = False, "invalid WebSocket handshake: Sec-WebSocket-Key is not base64"
     if not ready:
-        runtime.stats.request("ws", 400)
+        telemetry.request("ws", 400)
         log.warning("webhook_socket_refused", remote=request.remote, status=400,
                     reason="bad_handshake", error=problem)  # fmt: skip
         return json_response({"error": problem}, 400)
@@ -54,31 +52,31 @@ async def receive_event_socket(request: web.Request) -> web.StreamResponse:
             try:
                 items = parse_items(message.data)
             except BodyError as exc:
-                runtime.stats.reject(exc.reason)
-                runtime.stats.request("ws", exc.status)
+                telemetry.reject(exc.reason)
+                telemetry.request("ws", exc.status)
                 log.warning("webhook_batch", transport="ws", status=exc.status,
                             reason=exc.reason, accepted=0, rejected=1,
                             error=exc.message)  # fmt: skip
                 await socket.send_str(orjson.dumps({"error": exc.message}).decode())
                 continue
-            result = runtime.pipeline.ingest(items)
-            runtime.stats.request("ws", 200)
+            result = pipeline.ingest(items)
+            telemetry.request("ws", 200)
             fields = {
                 "transport": "ws",
                 "bytes": len(message.data),
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
             }
-            asyncio.get_running_loop().call_soon(runtime.pipeline.after_answer, result, fields)
+            asyncio.get_running_loop().call_soon(pipeline.after_answer, result, fields)
             await socket.send_str(orjson.dumps(result.as_json()).decode())
         elif message.type == WSMsgType.ERROR:
             error = message.data  # the exception; socket.exception() is not always set
             code = getattr(error, "code", None)
             if code == WSCloseCode.MESSAGE_TOO_BIG:
-                runtime.stats.reject("too_large")
-                runtime.stats.request("ws", 413)
+                telemetry.reject("too_large")
+                telemetry.request("ws", 413)
             elif code == WSCloseCode.INVALID_TEXT:  # a text frame that is not UTF-8: 1007
-                runtime.stats.reject("malformed_json")
-                runtime.stats.request("ws", 400)
+                telemetry.reject("malformed_json")
+                telemetry.request("ws", 400)
             log.warning("webhook_socket_error", remote=request.remote, error=str(error))
     log.info("webhook_socket_closed", remote=request.remote, code=socket.close_code)
     return socket

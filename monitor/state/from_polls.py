@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from monitor.events import (
-    Body,
-    Event,
-)
-from monitor.polls import (
+from monitor.decode.polls import (
     PolledHandle,
     PolledHandles,
     PolledInfo,
@@ -16,23 +10,20 @@ from monitor.polls import (
     PolledRooms,
     PolledSessions,
 )
-from monitor.state.from_events import _drop_room, _link_publisher, _link_subscriber
+from monitor.decode.records import Event
+from monitor.state.hooks import HANDLE_RECONCILE
 from monitor.state.model import PUBLISHER, SUBSCRIBER, Server
-
-if TYPE_CHECKING:
-    from monitor.state.store import Applier, State
+from monitor.state.ops import Ops
 
 
-def _apply_polled_info(state: State, server: Server, event: Event, now: float) -> None:
-    body = event.body
-    assert isinstance(body, PolledInfo)
+def apply_polled_info(ops: Ops, server: Server, event: Event, body: PolledInfo, now: float) -> None:
     server.info = body.info
     server.running = True
 
 
-def _apply_polled_sessions(state: State, server: Server, event: Event, now: float) -> None:
-    body = event.body
-    assert isinstance(body, PolledSessions)
+def apply_polled_sessions(
+    ops: Ops, server: Server, event: Event, body: PolledSessions, now: float
+) -> None:
     server.listed_at = now
     for session_id in body.session_ids:
         known = server.sessions.get(session_id)
@@ -43,22 +34,22 @@ def _apply_polled_sessions(state: State, server: Server, event: Event, now: floa
             if gone_at is not None and gone_at >= body.asked_at:
                 continue  # destroyed after the request went out: the list is older
             server.gone_sessions.pop(session_id, None)
-            state._session(server, session_id, now)
+            ops.session(server, session_id, now)
     for session_id, session in list(server.sessions.items()):
         # Only what no event confirmed after the request went out can be declared gone.
         if session_id not in body.session_ids and session.seen < body.asked_at:
-            state._remove_session(server, session_id, now)
-            state._count_drop("session", "reconcile")
+            ops.remove_session(server, session_id, now, HANDLE_RECONCILE)
+            ops.count_drop("session", "reconcile")
 
 
-def _apply_polled_handles(state: State, server: Server, event: Event, now: float) -> None:
-    body = event.body
-    assert isinstance(body, PolledHandles)
+def apply_polled_handles(
+    ops: Ops, server: Server, event: Event, body: PolledHandles, now: float
+) -> None:
     session = server.sessions.get(body.session_id)
     if body.handle_ids is None:
         if session is not None and session.seen < body.asked_at:
-            state._remove_session(server, body.session_id, now)
-            state._count_drop("session", "reconcile")
+            ops.remove_session(server, body.session_id, now, HANDLE_RECONCILE)
+            ops.count_drop("session", "reconcile")
         return
     for handle_id in body.handle_ids:
         key = (body.session_id, handle_id)
@@ -67,7 +58,7 @@ def _apply_polled_handles(state: State, server: Server, event: Event, now: float
             if gone_at >= body.asked_at:
                 continue  # detached after the request went out: the list is older
             del server.gone_handles[key]
-        state._confirm(server, body.session_id, handle_id, None, now)
+        ops.confirm(server, body.session_id, handle_id, None, now)
     session = server.sessions.get(body.session_id)
     if session is None:
         return
@@ -78,21 +69,21 @@ def _apply_polled_handles(state: State, server: Server, event: Event, now: float
         if h.handle_id not in body.handle_ids and h.seen < body.asked_at
     ]
     for handle_id in stale:
-        state._remove_handle(server, session, handle_id, now)
-    state._count_drop("handle", "reconcile", len(stale))
+        ops.remove_handle(server, session, handle_id, now, HANDLE_RECONCILE)
+    ops.count_drop("handle", "reconcile", len(stale))
 
 
-def _apply_polled_handle(state: State, server: Server, event: Event, now: float) -> None:
-    body = event.body
-    assert isinstance(body, PolledHandle)
+def apply_polled_handle(
+    ops: Ops, server: Server, event: Event, body: PolledHandle, now: float
+) -> None:
     session = server.sessions.get(body.session_id)
     if not body.exists:
         handle = session.handles.get(body.handle_id) if session else None
         if session is not None and handle is not None and handle.seen < body.asked_at:
-            state._remove_handle(server, session, body.handle_id, now)
-            state._count_drop("handle", "reconcile")
+            ops.remove_handle(server, session, body.handle_id, now, HANDLE_RECONCILE)
+            ops.count_drop("handle", "reconcile")
         return
-    handle = state._confirm(server, body.session_id, body.handle_id, body.opaque_id, now)
+    handle = ops.confirm(server, body.session_id, body.handle_id, body.opaque_id, now)
     if handle is None:
         return
     handle.explained_at = now
@@ -105,8 +96,8 @@ def _apply_polled_handle(state: State, server: Server, event: Event, now: float)
         handle.media_seen, handle.media_source = now, "poll"
     if body.role == PUBLISHER and body.room is not None and body.publisher_id is not None:
         if handle.publisher_id != body.publisher_id or handle.room != body.room:
-            state._forget_role(server, handle)
-        publisher = _link_publisher(state, server, handle, body.room, body.publisher_id, now)
+            ops.forget_role(server, handle)
+        publisher = ops.link_publisher(server, handle, body.room, body.publisher_id, now)
         if publisher is None:
             return
         publisher.publishing = body.publishing
@@ -115,20 +106,20 @@ def _apply_polled_handle(state: State, server: Server, event: Event, now: float)
         if body.bitrate_limit is not None:
             publisher.bitrate_limit = body.bitrate_limit
     elif body.role == SUBSCRIBER and body.room is not None:
-        _link_subscriber(state, server, handle, body.room, body.feeds, now)
+        ops.link_subscriber(server, handle, body.room, body.feeds, now)
     elif body.role is not None:
         # Joined once, now in no room (left or kicked): the handle keeps its role.
-        state._forget_role(server, handle)
+        ops.forget_role(server, handle)
         handle.role, handle.room = body.role, None
 
 
-def _apply_polled_rooms(state: State, server: Server, event: Event, now: float) -> None:
-    body = event.body
-    assert isinstance(body, PolledRooms)
+def apply_polled_rooms(
+    ops: Ops, server: Server, event: Event, body: PolledRooms, now: float
+) -> None:
     listed = set()
     for polled in body.rooms:
         listed.add(polled.room)
-        room = state._room(server, polled.room, now)
+        room = ops.room(server, polled.room, now)
         if room is None:
             continue
         room.bitrate_cap, room.cap_source = polled.bitrate, "poll"
@@ -147,16 +138,16 @@ def _apply_polled_rooms(state: State, server: Server, event: Event, now: float) 
             room.unlisted = True  # private (list needs admin_key) or gone: listparticipants tells
 
 
-def _apply_polled_participants(state: State, server: Server, event: Event, now: float) -> None:
-    body = event.body
-    assert isinstance(body, PolledParticipants)
+def apply_polled_participants(
+    ops: Ops, server: Server, event: Event, body: PolledParticipants, now: float
+) -> None:
     room = server.rooms.get(body.room)
     if not body.exists:
         if room is not None and room.seen < body.asked_at:
-            _drop_room(state, server, body.room)
-            state._count_drop("room", "reconcile")
+            ops.drop_room(server, body.room)
+            ops.count_drop("room", "reconcile")
         return
-    room = state._room(server, body.room, now)
+    room = ops.room(server, body.room, now)
     if room is None:
         return
     if room.unlisted:
@@ -166,28 +157,18 @@ def _apply_polled_participants(state: State, server: Server, event: Event, now: 
     listed = {p.publisher_id: p for p in body.participants}
     for publisher in server.publishers_in(body.room):
         if publisher.publisher_id not in listed and publisher.seen < body.asked_at:
-            state._remove_publisher(server, publisher)
+            ops.remove_publisher(server, publisher)
             handle = server.handle(publisher.handle) if publisher.handle else None
             if handle is not None:
                 handle.room = None
-            state._count_drop("publisher", "reconcile")
+            ops.count_drop("publisher", "reconcile")
     for participant in body.participants:
         gone_at = server.gone_publishers.get((body.room, participant.publisher_id))
         if gone_at is not None and gone_at >= body.asked_at:
             continue  # left or was kicked after the question: the answer is older
-        linked = _link_publisher(state, server, None, body.room, participant.publisher_id, now)
+        linked = ops.link_publisher(server, None, body.room, participant.publisher_id, now)
         if linked is None:
             continue
         linked.publishing = participant.publishing
         if participant.display is not None:
             linked.display = participant.display
-
-
-POLL_APPLIERS: dict[type[Body], Applier] = {
-    PolledInfo: _apply_polled_info,
-    PolledSessions: _apply_polled_sessions,
-    PolledHandles: _apply_polled_handles,
-    PolledHandle: _apply_polled_handle,
-    PolledRooms: _apply_polled_rooms,
-    PolledParticipants: _apply_polled_participants,
-}

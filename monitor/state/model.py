@@ -6,12 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.events import (
-    VIDEOROOM,
-    MediaStat,
-    PublisherStream,
-    ServerInfo,
-)
+from monitor.decode.records import VIDEOROOM, MediaStat, ServerInfo
+from monitor.decode.videoroom import PublisherStream
 
 HandleKey = tuple[int, int]  # (session_id, handle_id)
 PublisherKey = tuple[str, str]  # (room, publisher id)

@@ -158,7 +158,7 @@ async def test_a_daemon_started_late_learns_everything_from_polls(
             assert series(samples, "janus_handles") == []
 
         await janus_lab.eventually(gone, "the late daemon drops who left", within=reconcile + 3)
-        dropped = late.runtime.state.dropped
+        dropped = late.runtime.state.telemetry.state_dropped
         assert dropped.get(("session", "reconcile"), 0) >= 1
 
 

@@ -10,25 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import structlog
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from monitor.logs import loggable
+from monitor.answers import error_response
 
 log = structlog.get_logger("monitor.http")
 
 _KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After")
-
-
-def error_response(
-    status: int, message: str, headers: dict[str, str] | None = None
-) -> web.Response:
-    """``{"error": message}``; the message is made JSON-safe (aiohttp's can quote raw bytes)."""
-    body = orjson.dumps({"error": loggable(message)})
-    return web.Response(status=status, body=body, content_type="application/json", headers=headers)
 
 
 def _from_http_exception(exc: web.HTTPException) -> web.StreamResponse:

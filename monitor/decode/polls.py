@@ -10,23 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.decode.fields import (
-    MAX_ITEMS_PER_FIELD,
-    object_of,
-    read_bool,
-    read_id,
-    read_int,
-    read_text,
-)
-from monitor.events import (
-    Body,
-    Event,
-    MediaStat,
-    ServerInfo,
-    SubscriberStream,
-    parse_server_info,
-    subscriber_streams,
-)
+from monitor.decode.events import parse_server_info
+from monitor.decode.fields import object_of, read_bool, read_id, read_int, read_text
+from monitor.decode.media import stats_from_handle_info
+from monitor.decode.records import Body, Event, MediaStat, ServerInfo
+from monitor.decode.videoroom import SubscriberStream, subscriber_streams
 
 POLL_TYPE = 0  # the envelope type of poll records: no Janus event type uses 0
 
@@ -175,71 +163,11 @@ def read_participants(room: str, response: dict[str, Any], asked_at: float) -> P
     return PolledParticipants(room, True, tuple(participants), asked_at)
 
 
-def _stat(
-    mid: str | None, mindex: int | None, kind: str, layer: int, codec: str | None,
-    inbound: dict[str, Any], outbound: dict[str, Any], rtcp: dict[str, Any],
-) -> MediaStat:  # fmt: skip
-    return MediaStat(
-        mid=mid,
-        mindex=mindex,
-        kind=kind,
-        layer=layer,
-        codec=codec,
-        packets_received=_int(inbound.get("packets")),
-        packets_sent=_int(outbound.get("packets")),
-        bytes_received=_int(inbound.get("bytes")),
-        bytes_sent=_int(outbound.get("bytes")),
-        bytes_received_lastsec=_int(inbound.get("bytes_lastsec")),
-        bytes_sent_lastsec=_int(outbound.get("bytes_lastsec")),
-        lost=_int(rtcp.get("lost")),
-        lost_by_remote=_int(rtcp.get("lost-by-remote")),
-        jitter_local=_int(rtcp.get("jitter-local")),
-        jitter_remote=_int(rtcp.get("jitter-remote")),
-        in_link_quality=_int(rtcp.get("in-link-quality")),
-        in_media_link_quality=_int(rtcp.get("in-media-link-quality")),
-        out_link_quality=_int(rtcp.get("out-link-quality")),
-        out_media_link_quality=_int(rtcp.get("out-media-link-quality")),
-        nacks_received=_int(outbound.get("nacks")),  # the peer's NACKs of what Janus sent
-        nacks_sent=_int(inbound.get("nacks")),
-        retransmissions_received=_int(inbound.get("retransmissions")),
-        rtt=_int(rtcp.get("rtt")),
-        remb_bitrate=None,  # handle_info does not report it
-    )
-
-
-_dict = object_of
-
-
-def read_media(webrtc: Any) -> tuple[MediaStat, ...] | None:
-    """Per-mid stats of a full handle_info, in the shape of media stats events."""
-    media = _dict(webrtc).get("media")
-    if type(media) is not dict:
-        return None
-    stats: list[MediaStat] = []
-    for key, item in list(media.items())[:MAX_ITEMS_PER_FIELD]:
-        if type(item) is not dict:
-            continue
-        mid = _id(item.get("mid")) or _id(key)
-        kind = _str(item.get("type")) or "unknown"
-        codec = _str(_dict(item.get("codecs")).get("codec"))
-        inbound = _dict(_dict(item.get("stats")).get("in"))
-        outbound = _dict(_dict(item.get("stats")).get("out"))
-        rtcp = _dict(item.get("rtcp"))
-        mindex = _int(item.get("mindex"))
-        stats.append(_stat(mid, mindex, kind, 0, codec, inbound, outbound, _dict(rtcp.get("main"))))
-        for layer in (1, 2):
-            simulcast = inbound.get(f"video-simulcast-{layer}")
-            if type(simulcast) is dict:
-                layer_rtcp = _dict(rtcp.get(f"sim{layer}"))
-                stats.append(_stat(mid, mindex, kind, layer, codec, simulcast, {}, layer_rtcp))
-    return tuple(stats)
-
-
 def read_handle(
     session_id: int, handle_id: int, info: dict[str, Any], asked_at: float
 ) -> PolledHandle:
     """A handle_info ``info`` object (plugin_only or full)."""
-    specific = _dict(info.get("plugin_specific"))
+    specific = object_of(info.get("plugin_specific"))
     kind = _str(specific.get("type"))
     polled = PolledHandle(
         session_id,
@@ -250,7 +178,7 @@ def read_handle(
         opaque_id=_str(info.get("opaque_id")),
         role=kind if kind in ("publisher", "subscriber") else None,
         room=_id(specific.get("room")),
-        media=read_media(info.get("webrtc")) if "webrtc" in info else None,
+        media=stats_from_handle_info(info.get("webrtc")) if "webrtc" in info else None,
     )
     if polled.role == "publisher":
         polled.publisher_id = _id(specific.get("id"))

@@ -1,59 +1,30 @@
-"""Operator endpoints: /metrics, health, reload, the JSON API and the landing page."""
+"""The JSON API (/api/v1/*): current state as operators read it. Never shows a secret."""
 
 from __future__ import annotations
 
-import html
 import time
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from monitor import __version__
-from monitor.ingest.http import json_response, receive_events
-from monitor.ingest.ws import receive_event_socket
-from monitor.runtime import RUNTIME, Runtime
+from monitor.answers import json_response
 from monitor.state import Server
+from monitor.web.keys import CONFIG, STATE
 
 
-async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[RUNTIME].registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-
-async def healthy(request: web.Request) -> web.Response:
-    return web.Response(text="OK\n")
-
-
-async def ready(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
-    if runtime.ready:
-        return web.Response(text="ready\n")
-    waiting = ", ".join(sorted(runtime.ready_gates))
-    return web.Response(text=f"not ready: waiting for {waiting}\n", status=503)
-
-
-async def reload(request: web.Request) -> web.Response:
-    error = request.app[RUNTIME].reload()
-    if error is not None:
-        return json_response({"error": error}, 500)
-    return json_response({"status": "reloaded"})
-
-
-def _servers(runtime: Runtime, request: web.Request) -> list[Server]:
+def _servers(request: web.Request) -> list[Server]:
     wanted = request.query.get("server")
     return [
         server
-        for name, server in sorted(runtime.state.servers.items())
+        for name, server in sorted(request.app[STATE].servers.items())
         if wanted is None or name == wanted
     ]
 
 
 async def api_servers(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
     now_us = time.time() * 1_000_000
     out: list[dict[str, Any]] = []
-    for server in _servers(runtime, request):
+    for server in _servers(request):
         info = server.info
         out.append(
             {
@@ -80,9 +51,8 @@ async def api_servers(request: web.Request) -> web.Response:
 
 
 async def api_rooms(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
     out: list[dict[str, Any]] = []
-    for server in _servers(runtime, request):
+    for server in _servers(request):
         publishers: dict[str, list[str]] = {}
         for room_id, publisher_id in server.publishers:
             publishers.setdefault(room_id, []).append(publisher_id)
@@ -107,10 +77,9 @@ async def api_rooms(request: web.Request) -> web.Response:
 
 
 async def api_publishers(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
-    show_display = runtime.config.signals.expose_display
+    show_display = request.app[CONFIG].current.signals.expose_display
     out: list[dict[str, Any]] = []
-    for server in _servers(runtime, request):
+    for server in _servers(request):
         viewers: dict[tuple[str, str], int] = {}  # (room, feed) -> subscriber handles
         for subscriber in server.subscribers.values():
             for feed in subscriber.feed_ids:
@@ -137,38 +106,3 @@ async def api_publishers(request: web.Request) -> web.Response:
                 }
             )
     return json_response({"publishers": out})
-
-
-async def landing(request: web.Request) -> web.Response:
-    webhook = html.escape(request.app[RUNTIME].config.webhook.path)
-    links = [
-        ("/metrics", "Prometheus metrics"),
-        ("/api/v1/servers", "servers (JSON)"),
-        ("/api/v1/rooms", "rooms (JSON)"),
-        ("/api/v1/publishers", "publishers (JSON)"),
-        ("/-/healthy", "liveness"),
-        ("/-/ready", "readiness"),
-    ]
-    items = "\n".join(f'<li><a href="{href}">{href}</a> {text}</li>' for href, text in links)
-    page = (
-        f"<!doctype html><html><head><title>janus-monitor</title></head><body>"
-        f"<h1>janus-monitor {__version__}</h1><ul>{items}</ul>"
-        f"<p>Janus event handlers deliver to <code>{webhook}</code> "
-        f"(POST for sampleevh, WebSocket for wsevh). POST /-/reload reloads the config.</p>"
-        f"</body></html>"
-    )
-    return web.Response(text=page, content_type="text/html")
-
-
-def add_routes(app: web.Application, webhook_path: str) -> None:
-    app.router.add_post(webhook_path, receive_events)
-    app.router.add_get(webhook_path, receive_event_socket)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/-/healthy", healthy)
-    app.router.add_get("/-/ready", ready)
-    app.router.add_post("/-/reload", reload)
-    app.router.add_put("/-/reload", reload)
-    app.router.add_get("/api/v1/servers", api_servers)
-    app.router.add_get("/api/v1/rooms", api_rooms)
-    app.router.add_get("/api/v1/publishers", api_publishers)
-    app.router.add_get("/", landing)

@@ -24,20 +24,14 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import partial
 from itertools import zip_longest
 from typing import TypeVar
 
-import aiohttp
 import structlog
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.config import TargetConfig
-from monitor.events import VIDEOROOM, Body
-from monitor.janus.admin import AdminClient, AdminError, AdminRequestError, PluginError
-from monitor.metrics import PollStats, Stats
-from monitor.polls import (
+from monitor.decode.polls import (
     PolledHandle,
     PolledHandles,
     PolledParticipants,
@@ -49,11 +43,20 @@ from monitor.polls import (
     read_participants,
     read_rooms,
 )
+from monitor.decode.records import VIDEOROOM, Body
+from monitor.janus.admin import AdminClient
+from monitor.janus.errors import (
+    HANDLE_NOT_FOUND,
+    PLUGIN_NOT_FOUND,
+    SESSION_NOT_FOUND,
+    VIDEOROOM_NO_SUCH_ROOM,
+    JanusError,
+    JanusRequestError,
+    PluginError,
+)
 from monitor.state import PUBLISHER, State
+from monitor.telemetry import PollStats
 
-SESSION_NOT_FOUND, HANDLE_NOT_FOUND = 458, 459
-PLUGIN_NOT_FOUND = 460
-NO_SUCH_ROOM = 426
 POLL_SHARE = 0.9  # a poll stops starting requests after this share of poll_interval
 # Requests go out back to back until they have kept Janus busy this long, then the poller
 # pauses to pay for them. A lone request after a pause costs 2-3 times one in a burst
@@ -164,7 +167,7 @@ class Poller:
         for step in self._work():
             try:
                 await step()
-            except (AdminError, ReplyError) as exc:
+            except (JanusError, ReplyError) as exc:
                 return f"{exc.__class__.__name__}: {exc}"
             except PollOver:
                 raise
@@ -248,7 +251,7 @@ class Poller:
             self._apply(PolledSessions(frozenset(sessions), asked_at))
             if self.videoroom:
                 await self._rooms()
-        except (AdminError, ReplyError) as exc:
+        except (JanusError, ReplyError) as exc:
             raise TargetDown(f"{exc.__class__.__name__}: {exc}") from None
 
     async def _rooms(self) -> None:
@@ -256,7 +259,7 @@ class Poller:
             asked_at, response = await self._ask(
                 partial(self.admin.message_plugin, VIDEOROOM, {"request": "list"})
             )
-        except AdminRequestError as exc:
+        except JanusRequestError as exc:
             if exc.code != PLUGIN_NOT_FOUND:
                 raise
             self.videoroom = False
@@ -276,7 +279,7 @@ class Poller:
         try:
             asked_at, listed = await self._ask(partial(self.admin.list_handles, session_id))
             handles: frozenset[int] | None = frozenset(listed)
-        except AdminRequestError as exc:
+        except JanusRequestError as exc:
             if exc.code != SESSION_NOT_FOUND:
                 raise
             asked_at, handles = self._asked_at, None
@@ -287,7 +290,7 @@ class Poller:
         call = partial(self.admin.handle_info, session_id, handle_id, plugin_only=plugin_only)
         try:
             asked_at, info = await self._ask(call)
-        except AdminRequestError as exc:
+        except JanusRequestError as exc:
             if exc.code not in (SESSION_NOT_FOUND, HANDLE_NOT_FOUND):
                 raise
             gone = PolledHandle(session_id, handle_id, exists=False, asked_at=self._asked_at)
@@ -313,7 +316,7 @@ class Poller:
                 )
             )
         except PluginError as exc:
-            if exc.code == NO_SUCH_ROOM:
+            if exc.code == VIDEOROOM_NO_SUCH_ROOM:
                 self._apply(PolledParticipants(room, False, (), self._asked_at))
             else:
                 log.warning("listparticipants_failed", server=self.name, room=room, error=str(exc))
@@ -382,95 +385,3 @@ class Poller:
                 yield partial(
                     self._handle_info, handle.session_id, handle.handle_id, plugin_only=True
                 )
-
-
-class Polling:
-    """The pollers of all targets that have an admin_url, kept in step with the config."""
-
-    def __init__(
-        self,
-        http: aiohttp.ClientSession,
-        scheduler: AsyncIOScheduler,
-        state: State,
-        stats: Stats,
-        ready_gates: set[str],
-    ) -> None:
-        self.http = http
-        self.scheduler = scheduler
-        self.state = state
-        self.stats = stats
-        self.ready_gates = ready_gates
-        self.pollers: dict[str, Poller] = {}
-        self.running: dict[str, asyncio.Task[None]] = {}
-
-    def sync(self, targets: tuple[TargetConfig, ...]) -> None:
-        """Start, restart or stop pollers so there is one per polled target as configured."""
-        wanted = {t.name: t for t in targets if t.admin_url}
-        for name in list(self.pollers):
-            if name not in wanted or wanted[name] != self.pollers[name].target:
-                self.scheduler.remove_job(_job_id(name))
-                del self.pollers[name]
-                self.ready_gates.discard(_gate(name))
-                task = self.running.pop(name, None)
-                if task is not None:
-                    task.cancel()  # a poll in flight still speaks with the old settings
-                if name not in wanted:
-                    self.stats.polls.pop(name, None)
-        for name, target in wanted.items():
-            if name not in self.pollers:
-                self._start(target)
-
-    def _start(self, target: TargetConfig) -> None:
-        stats = self.stats.poll(target.name)
-        admin = AdminClient(
-            self.http,
-            target.admin_url or "",
-            target.admin_secret,
-            timeout=max(1.0, min(5.0, target.poll_interval)),
-            observer=lambda record: stats.record(
-                record.request, record.started, record.duration, record.error
-            ),
-        )
-        poller = Poller(target, admin, self.state, stats)
-        self.pollers[target.name] = poller
-        gate = _gate(target.name)
-        self.ready_gates.add(gate)
-
-        async def poll() -> None:
-            task = asyncio.current_task()
-            if task is not None:
-                self.running[target.name] = task
-            try:
-                await poller.poll()
-            except asyncio.CancelledError:
-                return  # stopping, or the target's settings changed, in the middle of a poll
-            finally:
-                if self.running.get(target.name) is task:
-                    del self.running[target.name]
-            self.ready_gates.discard(gate)
-
-        self.scheduler.add_job(
-            poll,
-            "interval",
-            seconds=target.poll_interval,
-            id=_job_id(target.name),
-            max_instances=1,
-            coalesce=True,
-            next_run_time=datetime.now(UTC),
-        )
-
-    async def close(self) -> None:
-        """Stop every poller and wait for polls in flight, before the HTTP session closes."""
-        self.sync(())
-        tasks = list(self.running.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _job_id(name: str) -> str:
-    return f"poll:{name}"
-
-
-def _gate(name: str) -> str:
-    return f"first poll of {name}"

@@ -1,0 +1,119 @@
+"""Media statistics, one builder for both sources: media stats events (janus-protocol.md
+§1.3, type 32) and a full ``handle_info``'s ``webrtc.media`` (§3.6). Each source has a table
+naming, in MediaStat's counter order, where each counter is found."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from monitor.decode.fields import (
+    MAX_ITEMS_PER_FIELD,
+    DecodeNotes,
+    object_of,
+    read_id,
+    read_int,
+    read_text,
+)
+from monitor.decode.records import MediaStat
+
+# The counter fields of MediaStat, after mid, mindex, kind, layer and codec.
+COUNTERS = (
+    "packets_received", "packets_sent", "bytes_received", "bytes_sent", "bytes_received_lastsec",
+    "bytes_sent_lastsec", "lost", "lost_by_remote", "jitter_local", "jitter_remote",
+    "in_link_quality", "in_media_link_quality", "out_link_quality", "out_media_link_quality",
+    "nacks_received", "nacks_sent", "retransmissions_received", "rtt", "remb_bitrate",
+)  # fmt: skip
+
+# Where a media stats event has each counter: its own key, in COUNTERS order.
+EVENT_KEYS = tuple(name.replace("_", "-") for name in COUNTERS)
+
+# Where handle_info has each: (section, key); sections are in/out stats and rtcp.main or simN.
+# handle_info has no REMB value, and its NACK counts are per direction of the media.
+POLL_KEYS: tuple[tuple[str, str] | None, ...] = (
+    ("in", "packets"), ("out", "packets"), ("in", "bytes"), ("out", "bytes"),
+    ("in", "bytes_lastsec"), ("out", "bytes_lastsec"), ("rtcp", "lost"),
+    ("rtcp", "lost-by-remote"), ("rtcp", "jitter-local"), ("rtcp", "jitter-remote"),
+    ("rtcp", "in-link-quality"), ("rtcp", "in-media-link-quality"), ("rtcp", "out-link-quality"),
+    ("rtcp", "out-media-link-quality"),
+    ("out", "nacks"),  # the peer's NACKs of what Janus sent
+    ("in", "nacks"), ("in", "retransmissions"), ("rtcp", "rtt"), None,
+)  # fmt: skip
+
+_EVENT_STAT_KEYS = frozenset(("mid", "mindex", "media", "codec", "base", "rtt-values", *EVENT_KEYS))
+
+
+def media_stat(
+    mid: str | None,
+    mindex: int | None,
+    kind: str,
+    layer: int,
+    codec: str | None,
+    counters: Iterable[Any],
+) -> MediaStat:
+    """The one MediaStat builder: ``counters`` are raw values in COUNTERS order."""
+    return MediaStat(mid, mindex, kind, layer, codec, *map(read_int, counters))
+
+
+def media_kind(media: str | None) -> tuple[str, int]:
+    """`media` of a stats event -> (kind, simulcast layer): video-sim1 is video layer 1."""
+    if media is None:
+        return "unknown", 0
+    if media.startswith("video-sim"):
+        layer = media[len("video-sim") :]
+        return "video", int(layer) if layer.isdecimal() and len(layer) <= 2 else 0
+    return media, 0
+
+
+def stat_from_event(entry: Any, notes: DecodeNotes) -> MediaStat | None:
+    """One entry of a media stats event (one medium or simulcast layer)."""
+    if type(entry) is not dict:
+        notes.note("field")
+        return None
+    if not entry.keys() <= _EVENT_STAT_KEYS:
+        notes.note("field")
+    get = entry.get
+    kind, layer = media_kind(read_text(get("media")))
+    return media_stat(
+        read_id(get("mid")),
+        read_int(get("mindex")),
+        kind,
+        layer,
+        read_text(get("codec")),
+        map(get, EVENT_KEYS),
+    )
+
+
+def _from_poll(
+    mid: str | None, mindex: int | None, kind: str, layer: int, codec: str | None,
+    sections: dict[str, dict[str, Any]],
+) -> MediaStat:  # fmt: skip
+    values = (sections[where[0]].get(where[1]) if where else None for where in POLL_KEYS)
+    return media_stat(mid, mindex, kind, layer, codec, values)
+
+
+def stats_from_handle_info(webrtc: Any) -> tuple[MediaStat, ...] | None:
+    """Per-mid stats of a full handle_info, in the shape of media stats events; None when it
+    has no media section (no PeerConnection)."""
+    media = object_of(webrtc).get("media")
+    if type(media) is not dict:
+        return None
+    stats: list[MediaStat] = []
+    for key, item in list(media.items())[:MAX_ITEMS_PER_FIELD]:
+        if type(item) is not dict:
+            continue
+        mid = read_id(item.get("mid")) or read_id(key)
+        kind = read_text(item.get("type")) or "unknown"
+        codec = read_text(object_of(item.get("codecs")).get("codec"))
+        inbound = object_of(object_of(item.get("stats")).get("in"))
+        outbound = object_of(object_of(item.get("stats")).get("out"))
+        rtcp = object_of(item.get("rtcp"))
+        mindex = read_int(item.get("mindex"))
+        main = {"in": inbound, "out": outbound, "rtcp": object_of(rtcp.get("main"))}
+        stats.append(_from_poll(mid, mindex, kind, 0, codec, main))
+        for layer in (1, 2):
+            simulcast = inbound.get(f"video-simulcast-{layer}")
+            if type(simulcast) is dict:
+                sections = {"in": simulcast, "out": {}, "rtcp": object_of(rtcp.get(f"sim{layer}"))}
+                stats.append(_from_poll(mid, mindex, kind, layer, codec, sections))
+    return tuple(stats)

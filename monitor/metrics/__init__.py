@@ -1,0 +1,42 @@
+"""Prometheus exposition: one collector per concern, built at scrape time from state and
+telemetry, so what is gone disappears. Only the wiring (``monitor.app``) imports this."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry
+
+from monitor.metrics.daemon import DaemonCollector
+from monitor.metrics.family import Collector
+from monitor.metrics.polling import PollingCollector
+from monitor.metrics.servers import ServersCollector
+from monitor.metrics.videoroom import VideoRoomCollector
+from monitor.state import State
+from monitor.telemetry import Telemetry
+
+__all__ = ["Collector", "build_registry", "collectors"]
+
+
+def collectors(
+    state: State,
+    telemetry: Telemetry,
+    expose_display: Callable[[], bool],
+    monotonic: Callable[[], float] = time.monotonic,
+) -> tuple[Collector, ...]:
+    """Every collector, in the order /metrics shows their families."""
+    return (
+        DaemonCollector(telemetry, state),
+        ServersCollector(telemetry, state),
+        PollingCollector(telemetry, state, monotonic),
+        VideoRoomCollector(telemetry, state, expose_display),
+    )
+
+
+def build_registry(members: tuple[Collector, ...]) -> CollectorRegistry:
+    """A registry of the collectors; registering checks their described names are unique."""
+    registry = CollectorRegistry(auto_describe=False)
+    for collector in members:
+        registry.register(collector)
+    return registry

@@ -1,0 +1,79 @@
+"""Janus servers: up, identity, sessions and handles (SPEC "Janus servers")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from prometheus_client.core import Metric
+
+from monitor.metrics.family import (
+    Builder,
+    Collector,
+    GaugeFamily,
+)
+from monitor.state import State
+from monitor.telemetry import Telemetry
+
+JANUS_PLUGINS = frozenset(
+    f"janus.plugin.{name}"
+    for name in (
+        "videoroom", "audiobridge", "streaming", "echotest", "textroom", "sip", "nosip",
+        "recordplay", "videocall", "voicemail", "duktape", "lua",
+    )
+)  # fmt: skip
+"""The plugins Janus 1.1.2 ships; a server's `info` adds the ones it has loaded."""
+
+UP = GaugeFamily("janus_up", "1 if the last Admin API poll succeeded.", ("server",))
+INFO = GaugeFamily(
+    "janus_info",
+    "Build and identity of the server (Admin API info).",
+    ("server", "version", "server_name"),
+)
+PUBLIC_IP = GaugeFamily(
+    "janus_public_ip_configured",
+    "1 if info reports a public-ip (nat_1_1_mapping or STUN), else 0.",
+    ("server",),
+)
+SESSIONS = GaugeFamily("janus_sessions", "Live sessions.", ("server",))
+HANDLES = GaugeFamily("janus_handles", "Live plugin handles.", ("server", "plugin"))
+
+
+class ServersCollector(Collector):
+    name = "servers"
+    families = (UP, INFO, PUBLIC_IP, SESSIONS, HANDLES)
+
+    def __init__(self, telemetry: Telemetry, state: State) -> None:
+        super().__init__(telemetry)
+        self.state = state
+
+    def builders(self) -> Iterable[Builder]:
+        return (self._identity, self._sessions)
+
+    def _identity(self) -> Iterator[Metric]:
+        up, info, public_ip = UP.new(), INFO.new(), PUBLIC_IP.new()
+        for name, server in sorted(self.state.servers.items()):
+            polled = self.telemetry.polls.get(name)
+            if polled is not None and polled.up is not None:
+                up.add_metric([name], int(polled.up))
+            if server.info is not None:
+                version = server.info.version_string or ""
+                info.add_metric([name, version, server.info.server_name or ""], 1)
+                public_ip.add_metric([name], int(bool(server.info.public_ip)))
+        yield from (up, info, public_ip)
+
+    def _sessions(self) -> Iterator[Metric]:
+        sessions, handles = SESSIONS.new(), HANDLES.new()
+        for name, server in sorted(self.state.servers.items()):
+            if not server.configured and not server.sessions:
+                continue
+            sessions.add_metric([name], len(server.sessions))
+            loaded = set(server.info.plugins) if server.info is not None else set()
+            by_plugin: dict[str, int] = {}
+            for handle in server.handles():
+                plugin = handle.plugin or "unknown"
+                if plugin not in JANUS_PLUGINS and plugin not in loaded and plugin != "unknown":
+                    plugin = "other"  # a label comes from a known set, never from an event
+                by_plugin[plugin] = by_plugin.get(plugin, 0) + 1
+            for plugin, count in sorted(by_plugin.items()):
+                handles.add_metric([name, plugin], count)
+        yield from (sessions, handles)

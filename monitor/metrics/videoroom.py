@@ -1,0 +1,98 @@
+"""VideoRoom rooms and publishers, built from state at scrape time so gone ones vanish."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client.core import Metric
+
+from monitor.metrics.family import (
+    Builder,
+    Collector,
+    GaugeFamily,
+)
+from monitor.state import State
+from monitor.telemetry import Telemetry
+
+DISPLAY_MAX = 64
+ROOM = ("server", "room")
+
+ROOMS = GaugeFamily("janus_videoroom_rooms", "VideoRoom rooms that exist.", ("server",))
+CAP = GaugeFamily(
+    "janus_videoroom_room_bitrate_cap_bits_per_second",
+    "The room's bitrate cap (bits/s); 0 = no cap. Absent until known.",
+    ROOM,
+)
+MAX_PUBLISHERS = GaugeFamily(
+    "janus_videoroom_room_max_publishers",
+    "The room's publishers limit. Absent until known.",
+    ROOM,
+)
+PUBLISHERS = GaugeFamily(
+    "janus_videoroom_room_publishers",
+    "Publishers (publisher-type participants) in the room now.",
+    ROOM,
+)
+SUBSCRIBERS = GaugeFamily(
+    "janus_videoroom_room_subscribers", "Subscriber handles in the room now.", ROOM
+)
+RECORDING = GaugeFamily(
+    "janus_videoroom_room_recording", "1 if the room records. Absent until known.", ROOM
+)
+PUBLISHER_INFO = GaugeFamily(
+    "janus_videoroom_publisher_info",
+    "Who the publisher is (display truncated to 64 characters).",
+    ("server", "room", "publisher", "display"),
+)
+PUBLISHING = GaugeFamily(
+    "janus_videoroom_publisher_publishing",
+    "1 while the publisher's PeerConnection is up and publishing, 0 when joined only.",
+    ("server", "room", "publisher"),
+)
+
+
+class VideoRoomCollector(Collector):
+    name = "videoroom"
+    families = (ROOMS, CAP, MAX_PUBLISHERS, PUBLISHERS, SUBSCRIBERS, RECORDING, PUBLISHER_INFO,
+                PUBLISHING)  # fmt: skip
+
+    def __init__(
+        self, telemetry: Telemetry, state: State, expose_display: Callable[[], bool]
+    ) -> None:
+        super().__init__(telemetry)
+        self.state = state
+        self.expose_display = expose_display
+
+    def builders(self) -> Iterable[Builder]:
+        return (self._rooms, self._publishers)
+
+    def _rooms(self) -> Iterator[Metric]:
+        rooms, cap, max_publishers = ROOMS.new(), CAP.new(), MAX_PUBLISHERS.new()
+        publishers, subscribers, recording = PUBLISHERS.new(), SUBSCRIBERS.new(), RECORDING.new()
+        for name, server in sorted(self.state.servers.items()):
+            if not server.rooms and not server.configured:
+                continue
+            rooms.add_metric([name], len(server.rooms))
+            for room_id, room in server.rooms.items():
+                labels = [name, room_id]
+                if room.bitrate_cap is not None:
+                    cap.add_metric(labels, room.bitrate_cap)
+                if room.max_publishers is not None:
+                    max_publishers.add_metric(labels, room.max_publishers)
+                if room.recording is not None:
+                    recording.add_metric(labels, int(room.recording))
+                publishers.add_metric(labels, len(server.room_publishers.get(room_id, ())))
+                subscribers.add_metric(labels, len(server.room_subscribers.get(room_id, ())))
+        yield from (rooms, cap, max_publishers, publishers, subscribers, recording)
+
+    def _publishers(self) -> Iterator[Metric]:
+        info, publishing = PUBLISHER_INFO.new(), PUBLISHING.new()
+        show_display = self.expose_display()
+        for name, server in sorted(self.state.servers.items()):
+            if not server.rooms and not server.configured:
+                continue
+            for (room_id, publisher_id), publisher in server.publishers.items():
+                display = (publisher.display or "")[:DISPLAY_MAX] if show_display else ""
+                info.add_metric([name, room_id, publisher_id, display], 1)
+                publishing.add_metric([name, room_id, publisher_id], int(publisher.publishing))
+        yield from (info, publishing)

@@ -1,0 +1,105 @@
+"""The pollers of all targets that have an admin_url: one APScheduler job each
+(``max_instances=1, coalesce=True``), kept in step with the config on reload."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from monitor.config import TargetConfig
+from monitor.janus.clients import JanusClients
+from monitor.polling.poller import Poller
+from monitor.readiness import Readiness
+from monitor.state import State
+from monitor.telemetry import Telemetry
+
+log = structlog.get_logger("monitor.poller")
+
+
+class Polling:
+    """The pollers of all targets that have an admin_url, kept in step with the config."""
+
+    def __init__(
+        self,
+        clients: JanusClients,
+        scheduler: AsyncIOScheduler,
+        state: State,
+        telemetry: Telemetry,
+        readiness: Readiness,
+    ) -> None:
+        self.clients = clients
+        self.scheduler = scheduler
+        self.state = state
+        self.telemetry = telemetry
+        self.readiness = readiness
+        self.pollers: dict[str, Poller] = {}
+        self.running: dict[str, asyncio.Task[None]] = {}
+
+    def sync(self, targets: tuple[TargetConfig, ...]) -> None:
+        """Start, restart or stop pollers so there is one per polled target as configured."""
+        wanted = {t.name: t for t in targets if t.admin_url}
+        for name in list(self.pollers):
+            if name not in wanted or wanted[name] != self.pollers[name].target:
+                self.scheduler.remove_job(_job_id(name))
+                del self.pollers[name]
+                self.readiness.passed(_gate(name))
+                task = self.running.pop(name, None)
+                if task is not None:
+                    task.cancel()  # a poll in flight still speaks with the old settings
+                if name not in wanted:
+                    self.telemetry.polls.pop(name, None)
+        for name, target in wanted.items():
+            if name not in self.pollers:
+                self._start(target)
+
+    def _start(self, target: TargetConfig) -> None:
+        admin = self.clients.admin(target.name)
+        if admin is None:  # the clients follow the same config; a target without admin_url
+            log.error("poller_without_admin_client", server=target.name)
+            return
+        poller = Poller(target, admin, self.state, self.telemetry.poll(target.name))
+        self.pollers[target.name] = poller
+        gate = _gate(target.name)
+        self.readiness.wait_for(gate)
+
+        async def poll() -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self.running[target.name] = task
+            try:
+                await poller.poll()
+            except asyncio.CancelledError:
+                return  # stopping, or the target's settings changed, in the middle of a poll
+            finally:
+                if self.running.get(target.name) is task:
+                    del self.running[target.name]
+            self.readiness.passed(gate)
+
+        self.scheduler.add_job(
+            poll,
+            "interval",
+            seconds=target.poll_interval,
+            id=_job_id(target.name),
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+
+    async def close(self) -> None:
+        """Stop every poller and wait for polls in flight, before the HTTP session closes."""
+        self.sync(())
+        tasks = list(self.running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _job_id(name: str) -> str:
+    return f"poll:{name}"
+
+
+def _gate(name: str) -> str:
+    return f"first poll of {name}"

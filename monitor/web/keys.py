@@ -1,0 +1,19 @@
+"""What the operator endpoints get from the app, each under its own key (set by the wiring)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from monitor.config import LiveConfig
+from monitor.readiness import Readiness
+from monitor.state import State
+
+STATE = web.AppKey("web_state", State)
+CONFIG = web.AppKey("web_config", LiveConfig)
+REGISTRY = web.AppKey("web_registry", CollectorRegistry)
+READINESS = web.AppKey("web_readiness", Readiness)
+RELOAD: web.AppKey[Callable[[], str | None]] = web.AppKey("web_reload")
+"""Reload the config file: None, or the error that kept the running config."""
