@@ -33,9 +33,11 @@ test: deps
 	$(PY) -m pytest -q
 
 lint: deps
-	$(VENV)/bin/ruff check monitor lab bench tests
-	$(VENV)/bin/ruff format --check monitor lab bench tests
+	$(VENV)/bin/ruff check monitor lab bench tests tools
+	$(VENV)/bin/ruff format --check monitor lab bench tests tools
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	$(PY) -m tools.module_size
 
 run: deps
 	$(PY) -m lab.run

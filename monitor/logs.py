@@ -68,6 +68,29 @@ def loggable(value: Any, depth: int = 0) -> Any:
 
 
 _threshold = logging.INFO
+DEFAULT_LOGGER = "monitor"
+
+
+class _NamedBytesLogger(structlog.BytesLogger):
+    """A BytesLogger that knows the name it was asked for (``get_logger(name)``)."""
+
+    def __init__(self, file: Any, name: str) -> None:
+        super().__init__(file)
+        self.name = name
+
+
+class _NamedPrintLogger(structlog.PrintLogger):
+    def __init__(self, file: Any, name: str) -> None:
+        super().__init__(file)
+        self.name = name
+
+
+def add_logger_name(
+    logger: Any, method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Every line says which part of the daemon wrote it: ``"logger": "monitor.poller"``."""
+    event.setdefault("logger", getattr(logger, "name", DEFAULT_LOGGER))
+    return event
 
 
 def enabled(level: str) -> bool:
@@ -85,17 +108,23 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
         else structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
     )
     # JSON lines go out as the bytes orjson made, without a round trip through str.
-    factory: Any = (
-        structlog.BytesLoggerFactory(sys.stdout.buffer)
-        if use_json and hasattr(sys.stdout, "buffer")
-        else structlog.PrintLoggerFactory(sys.stdout)
-    )
+    out = sys.stdout
+    if use_json and hasattr(out, "buffer"):
+
+        def factory(*args: Any) -> Any:
+            return _NamedBytesLogger(out.buffer, args[0] if args else DEFAULT_LOGGER)
+    else:
+
+        def factory(*args: Any) -> Any:
+            return _NamedPrintLogger(out, args[0] if args else DEFAULT_LOGGER)
+
     if not use_json and hasattr(sys.stdout, "reconfigure"):
         # Console lines are text: a lone surrogate in a logged header must not raise.
         sys.stdout.reconfigure(errors="backslashreplace")
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_logger_name,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redact_secrets,
