@@ -146,6 +146,7 @@ class Server:
     stdout_path: Path | None  # None: stdout goes to /dev/null
     stderr_path: Path
     check_accepted: bool
+    cwd: Path = REPO_ROOT  # a baseline runs from its own checkout
     proc: subprocess.Popen[bytes] | None = None
     _files: list[IO[bytes]] = field(default_factory=list)
 
@@ -165,7 +166,7 @@ class Server:
         stderr = self.stderr_path.open("wb")
         self._files.append(stderr)
         self.proc = subprocess.Popen(
-            self.command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr
+            self.command, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr
         )
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
@@ -213,6 +214,45 @@ class Server:
         for handle in self._files:
             handle.close()
         self._files.clear()
+
+
+def baseline_checkout(tmp: Path, rev: str) -> tuple[Path, str]:
+    """A detached worktree of ``rev`` (its own monitor/ package), and its short commit."""
+    where = tmp / "baseline"
+    subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "worktree", "add", "--detach", "-q", str(where), rev],
+        check=True,
+    )
+    commit = subprocess.run(
+        ["git", "-C", str(where), "rev-parse", "--short", "HEAD"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    return where, commit
+
+
+def remove_checkout(where: Path) -> None:
+    subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "worktree", "remove", "--force", str(where)], check=False
+    )
+
+
+def baseline_server(tmp: Path, where: Path, commit: str, taken: set[int]) -> Server:
+    """The daemon of another commit, at log level warning like ``janus-monitor``; run from its
+    checkout so ``python -m monitor`` imports that commit's code."""
+    port = free_port()
+    while port in taken:
+        port = free_port()
+    config = tmp / "baseline.yaml"
+    config.write_text(daemon_config(port, "warning", "json"))
+    return Server(
+        f"janus-monitor @{commit}",
+        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+        port,
+        tmp / "baseline.out",
+        tmp / "baseline.err",
+        check_accepted=True,
+        cwd=where,
+    )
 
 
 def make_servers(tmp: Path) -> tuple[Server, Server, Server]:
@@ -431,6 +471,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--keep", action="store_true", help="keep the temp dir (configs, server output)"
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also run the daemon of this git revision (e.g. HEAD~1), interleaved, and compare",
+    )
     return parser
 
 
@@ -438,6 +483,7 @@ async def _run(
     args: argparse.Namespace,
     bodies: Sequence[Body],
     servers: tuple[Server, Server, Server],
+    baseline: Server | None,
     say: Callable[[str], None],
 ) -> tuple[list[float], dict[tuple[str, str], list[Sample]]]:
     bare, daemon, daemon_info = servers
@@ -446,6 +492,8 @@ async def _run(
     plan: list[tuple[str, int, Server]] = []
     for mode, senders in MODES:
         plan += [(mode, senders, bare), (mode, senders, daemon)]
+        if baseline is not None:
+            plan.append((mode, senders, baseline))
         if senders == 1:
             plan.append((mode, senders, daemon_info))
     parse_seconds = min(args.seconds, 3.0)
@@ -480,13 +528,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     tmp = Path(tempfile.mkdtemp(prefix="janus-monitor-bench-"))
     failed = False
+    baseline: Server | None = None
     try:
         with ExitStack() as stack:
             servers = make_servers(tmp)
-            for server in servers:
+            running = list(servers)
+            if args.baseline:
+                where, commit = baseline_checkout(tmp, args.baseline)
+                stack.callback(remove_checkout, where)
+                baseline = baseline_server(tmp, where, commit, {s.port for s in servers})
+                running.append(baseline)
+            for server in running:
                 stack.callback(server.stop)
                 server.start()
-            for server in servers:
+            for server in running:
                 server.wait_ready()
             say(
                 f"janus-monitor ingest benchmark: POST {WEBHOOK_PATH}, Python "
@@ -500,7 +555,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"sender; median of {args.repeat} run(s); servers in their own processes"
             )
             say("")
-            parse_rates, results = asyncio.run(_run(args, bodies, servers, say))
+            parse_rates, results = asyncio.run(_run(args, bodies, servers, baseline, say))
     except BenchError as exc:
         print(f"bench.ingest: {exc}", file=sys.stderr)
         failed = True
@@ -517,7 +572,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     summary = {key: summarize(values) for key, values in results.items()}
     for mode, _ in MODES:
-        for server in (bare, daemon, daemon_info):
+        for server in (bare, daemon, daemon_info, *([baseline] if baseline else [])):
             if (server.label, mode) in summary:
                 rows.append((server.label, mode, summary[(server.label, mode)]))
     say("")
@@ -535,6 +590,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{mode}: daemon {ours:,.0f} ev/s = {ratio:.0%} of bare "
             f"(target {TARGET_RATIO:.0%}): {'OK' if ok else 'NOT MET'}"
         )
+    if baseline is not None:
+        for mode, _ in MODES:
+            now_sample = summary[(daemon.label, mode)]
+            then_sample = summary[(baseline.label, mode)]
+            say(
+                f"{mode}: daemon {now_sample.events_per_s:,.0f} ev/s vs {baseline.label} "
+                f"{then_sample.events_per_s:,.0f} ev/s = "
+                f"{now_sample.events_per_s / then_sample.events_per_s:.0%}"
+                f" (p50 {now_sample.p50_ms:.3f} vs {then_sample.p50_ms:.3f} ms)"
+            )
     info = summary.get((daemon_info.label, "serial"))
     if info is not None:
         quiet = summary[(daemon.label, "serial")]

@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from lab.janus import (
     KEEP_EVENT_HANDLERS,
     KEEP_PLUGINS,
     KEEP_TRANSPORTS,
+    WSEVH_JCFG,
+    WSEVH_SO,
     JanusLabConfig,
     JanusProcess,
     LabRoom,
@@ -291,3 +294,44 @@ def test_start_failure_raises_with_the_log_tail(janus_bin: str, tmp_path: Path) 
     with pytest.raises(RuntimeError, match=r"exited with code \d+(.|\n)*janus\.jcfg"):
         janus.start(tmp_path / "conf", tmp_path / "janus.log", timeout=10)
     assert not janus.running
+
+
+def test_wsevh_config_is_written_and_loaded_only_with_a_ws_backend(tmp_path: Path) -> None:
+    """evh_ws_backend writes an enabled wsevh config (events, grouping, json, backend; Janus's
+    default subprotocol) and loads libjanus_wsevh.so; without it the file and the .so go."""
+    cfg = JanusLabConfig(
+        server_name="lab-wsevh",
+        evh_ws_backend="ws://127.0.0.1:9/events",
+        evh_events="plugins,core",
+        evh_grouping=False,
+        evh_json="plain",
+    )
+    conf = tmp_path / "conf"
+    text = lab.janus.write_janus_config(conf, cfg).read_text()
+    assert disabled(text, "events") == so_names("events") - KEEP_EVENT_HANDLERS - {WSEVH_SO}
+    ws = (conf / WSEVH_JCFG).read_text()
+    assert setting(ws, "general", "enabled") == "true"
+    assert setting(ws, "general", "backend") == '"ws://127.0.0.1:9/events"'
+    assert setting(ws, "general", "events") == '"plugins,core"'
+    assert setting(ws, "general", "grouping") == "false"
+    assert setting(ws, "general", "json") == '"plain"'
+    assert setting(ws, "general", "subprotocol") is None  # wsevh's default: janus-event-handlers
+    assert setting((conf / "janus.eventhandler.sampleevh.jcfg").read_text(), "general", "enabled")
+
+    custom = replace(cfg, evh_ws_subprotocol="x-evh")
+    lab.janus.write_janus_config(conf, custom)
+    assert setting((conf / WSEVH_JCFG).read_text(), "general", "subprotocol") == '"x-evh"'
+
+    plain = replace(cfg, evh_ws_backend=None, evh_ws_subprotocol=None)
+    text = lab.janus.write_janus_config(conf, plain).read_text()
+    assert disabled(text, "events") == so_names("events") - KEEP_EVENT_HANDLERS
+    assert not (conf / WSEVH_JCFG).exists()  # the earlier generated one is removed
+
+    (conf / WSEVH_JCFG).write_text("general: {}\n")  # not ours: left alone
+    lab.janus.write_janus_config(conf, plain)
+    assert (conf / WSEVH_JCFG).read_text() == "general: {}\n"
+
+    with pytest.raises(ValueError, match="evh_ws_backend"):
+        JanusLabConfig(server_name="x", evh_ws_backend="http://127.0.0.1:9/events")
+    with pytest.raises(ValueError, match="evh_ws_subprotocol"):
+        JanusLabConfig(server_name="x", evh_ws_subprotocol="x-evh")

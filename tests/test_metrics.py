@@ -16,16 +16,15 @@ from monitor.polling.poller import Poller
 from monitor.state import State
 from monitor.telemetry import Histogram, Telemetry
 from tests.conftest import (
-    FakeAdmin,
     FakeClock,
     body_paths,
-    fake_sleep,
     items_of,
     metric_samples,
     require_tool,
     sample,
     series,
 )
+from tests.fakes import FakeAdmin, fake_sleep
 from tests.test_poller import PUBLISHER_INFO, SUBSCRIBER_INFO
 
 GOLDEN = Path(__file__).parent / "golden" / "metrics-10-media.txt"

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from monitor.config import ConfigError, load_config
-from tests.conftest import Daemon, body_paths, make_config, run_daemon, sample, serve_fake_admin
+from tests.conftest import Daemon, body_paths, make_config, run_daemon, sample
+from tests.fakes import serve_fake_admin
 
 SERVER = "janus-lab-1"
 RELOAD_OK = "janus_monitor_config_last_reload_successful"
