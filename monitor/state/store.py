@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from monitor.decode.records import Event
-from monitor.state.dispatch import Handler, Router, touch
+from monitor.state.dispatch import Handler, Router
 from monitor.state.hooks import HANDLE_STALE, RemovalHooks
 from monitor.state.membership import register
 from monitor.state.model import Limits, Server
 from monitor.state.ops import Ops
 from monitor.telemetry import Telemetry
-
-_DEFAULT: tuple[Handler, ...] = (touch,)
 
 
 class State:
@@ -79,6 +77,7 @@ class State:
         failed: list[tuple[Event, Exception]] = []
         server: Server | None = None
         table, ops = self.table, self.ops
+        touch = ops.touch
         for event in events:
             if server is None or event.emitter != server.name:
                 server = self.server(event.emitter, now)
@@ -86,9 +85,14 @@ class State:
             if event.timestamp > server.last_event_timestamp:
                 server.last_event_timestamp = event.timestamp
             body = event.body
+            handlers = table.get(type(body))
             try:
-                for handler in table.get(type(body), _DEFAULT):
-                    handler(ops, server, event, body, now)
+                if handlers is None:  # the default membership step, without a dispatch
+                    if event.session_id is not None:
+                        touch(server, event, now)
+                else:
+                    for handler in handlers:
+                        handler(ops, server, event, body, now)
             except Exception as exc:  # a bug must not cost the other events
                 failed.append((event, exc))
         return failed
