@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -615,6 +616,21 @@ class Publisher(_Participant):
         await pc.setRemoteDescription(answer)
         await handle.trickle_completed()
         await handle.wait_janus("webrtcup", since=mark)
+
+    async def sent(self, kind: str) -> tuple[float, int, int]:
+        """(monotonic time, bytesSent, packetsSent) of this kind from aiortc's own getStats.
+        aiortc counts RTP payload bytes; Janus counts whole packets (about 24 header bytes
+        more each)."""
+        report = await self.pc.getStats()
+        payload = packets = 0
+        for stats in report.values():
+            if (
+                getattr(stats, "type", None) == "outbound-rtp"
+                and getattr(stats, "kind", "") == kind
+            ):
+                payload += stats.bytesSent
+                packets += stats.packetsSent
+        return time.monotonic(), payload, packets
 
     async def unpublish(self) -> PluginReply:
         """VideoRoom ``unpublish``: media stops, the publisher stays in the room."""

@@ -32,6 +32,7 @@ from monitor.metrics import build_registry, collectors
 from monitor.polling.schedule import Polling
 from monitor.readiness import Readiness
 from monitor.reload import Reloader
+from monitor.signals import Signals
 from monitor.state import Limits, RemovalHooks, Router, State, membership_table
 from monitor.telemetry import Telemetry
 from monitor.web import api, endpoints
@@ -76,6 +77,7 @@ class Runtime:
     registry: CollectorRegistry
     readiness: Readiness
     reloader: Reloader
+    signals: Signals
 
     @property
     def config(self) -> Config:
@@ -90,6 +92,8 @@ def build_runtime(config: Config, config_path: Path | None = None) -> Runtime:
     telemetry = Telemetry(config_reload_ok=True, config_reload_time=time.time())
     hooks = RemovalHooks()
     router = Router()  # signals register here, before the state's own appliers are added
+    signals = Signals()
+    signals.register(router, hooks)
     state = State(
         state_limits(config),
         target_names(config),
@@ -100,7 +104,13 @@ def build_runtime(config: Config, config_path: Path | None = None) -> Runtime:
     reloader = Reloader(live, config_path, telemetry)
     reloader.hooks.append(lambda new: state.configure(target_names(new), state_limits(new)))
     reloader.hooks.append(lambda new: configure_logging(new.log.level, new.log.format))
-    members = collectors(state, telemetry, lambda: live.current.signals.expose_display)
+    members = collectors(
+        state,
+        telemetry,
+        lambda: live.current.signals.expose_display,
+        signals=signals,
+        tolerance=lambda: live.current.remediation.over_bitrate.tolerance,
+    )
     return Runtime(
         live=live,
         config_path=config_path,
@@ -110,6 +120,7 @@ def build_runtime(config: Config, config_path: Path | None = None) -> Runtime:
         registry=build_registry(members),
         readiness=Readiness(),
         reloader=reloader,
+        signals=signals,
     )
 
 

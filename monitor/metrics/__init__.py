@@ -8,11 +8,13 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
 
+from monitor.metrics.bitrate import BitrateCollector
 from monitor.metrics.daemon import DaemonCollector
 from monitor.metrics.family import Collector
 from monitor.metrics.polling import PollingCollector
 from monitor.metrics.servers import ServersCollector
 from monitor.metrics.videoroom import VideoRoomCollector
+from monitor.signals import Signals
 from monitor.state import State
 from monitor.telemetry import Telemetry
 
@@ -24,14 +26,20 @@ def collectors(
     telemetry: Telemetry,
     expose_display: Callable[[], bool],
     monotonic: Callable[[], float] = time.monotonic,
+    *,
+    signals: Signals | None = None,
+    tolerance: Callable[[], float] = lambda: 1.25,
 ) -> tuple[Collector, ...]:
-    """Every collector, in the order /metrics shows their families."""
-    return (
+    """Every collector, in the order /metrics shows their families (signals' last)."""
+    base: tuple[Collector, ...] = (
         DaemonCollector(telemetry, state),
         ServersCollector(telemetry, state),
         PollingCollector(telemetry, state, monotonic),
         VideoRoomCollector(telemetry, state, expose_display),
     )
+    if signals is None:
+        return base
+    return (*base, BitrateCollector(telemetry, state, signals.bitrate, tolerance, monotonic))
 
 
 def build_registry(members: tuple[Collector, ...]) -> CollectorRegistry:

@@ -1,0 +1,152 @@
+"""Per-publisher ingress bitrate and received bytes (SPEC "VideoRoom").
+
+Sources: media stats events (``bytes-received-lastsec`` and ``bytes-received`` per mid and
+simulcast layer) and a full ``handle_info`` (the poller's fallback when events are off or
+late), both as MediaStat records. Simulcast layers (``video-sim1``/``video-sim2``, or
+``video-simulcast-1/2`` in handle_info) are summed into their kind. Janus's byte counters
+restart at 0 with each PeerConnection (republish on the same handle); the exported total
+adds up the deltas, so it only ever grows while the handle lives.
+
+Data is kept per handle, keyed (server, session, handle), and attributed to a publisher at
+scrape time through state (the handle a publisher joined with).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from monitor.decode.polls import PolledHandle
+from monitor.decode.records import ConnectionEvent, Event, MediaStat, MediaStatsEvent
+from monitor.state import Ops, RemovalHooks, Router, Server, Stage
+from monitor.state.model import Handle
+
+KINDS = ("audio", "video")  # what the bitrate metrics are labelled with; data m-lines aside
+STALE_AFTER = 30.0  # seconds without stats after which a bitrate is no longer exported
+HISTORY = 120  # bitrate samples kept per handle for the API (2 min at stats_period 1)
+
+HandleRef = tuple[str, int, int]  # (server, session, handle)
+LayerKey = tuple[str | None, int]  # (mid, simulcast layer)
+
+
+@dataclass(slots=True)
+class Layer:
+    kind: str
+    lastsec: int | None  # bytes received in the last second, as Janus last said
+    raw: int | None  # Janus's bytes-received counter for this PeerConnection
+
+
+@dataclass(slots=True)
+class MediaIn:
+    """What one handle received: per layer, and summed per kind."""
+
+    layers: dict[LayerKey, Layer] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)  # kind -> bytes, monotonic
+    updated: float = 0.0  # monotonic clock of the last stats
+    restarted: bool = False  # a hangup since: the next counters start from 0
+    history: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=HISTORY))
+
+    def bitrate(self, kind: str) -> float | None:
+        """Bits/s of one kind, simulcast layers summed; None if no layer reported it."""
+        values = [layer.lastsec for layer in self.layers.values() if layer.kind == kind]
+        known = [v for v in values if v is not None]
+        return 8.0 * sum(known) if known else None
+
+    def total_bitrate(self) -> float | None:
+        rates = [r for r in (self.bitrate(kind) for kind in KINDS) if r is not None]
+        return sum(rates) if rates else None
+
+
+def over_cap(bitrate: float | None, cap: int | None, tolerance: float) -> bool:
+    """Above the room's cap times the tolerance; an uncapped room (0) or unknown is never."""
+    return bitrate is not None and bool(cap) and bitrate > (cap or 0) * tolerance
+
+
+class BitrateSignal:
+    def __init__(self, max_stale: float = STALE_AFTER) -> None:
+        self.max_stale = max_stale
+        self.handles: dict[HandleRef, MediaIn] = {}
+
+    def register(self, router: Router, hooks: RemovalHooks) -> None:
+        router.register(MediaStatsEvent, Stage.AFTER, self._on_stats)
+        router.register(PolledHandle, Stage.AFTER, self._on_polled)
+        router.register(ConnectionEvent, Stage.AFTER, self._on_connection)
+        hooks.on_handle_removed(self._forget_handle)
+        hooks.on_server_reset(self._forget_server)
+
+    # --- handlers ------------------------------------------------------------------------------
+
+    def _on_stats(
+        self, ops: Ops, server: Server, event: Event, body: MediaStatsEvent, now: float
+    ) -> None:
+        if event.session_id is not None and event.handle_id is not None:
+            self.update(server, (event.session_id, event.handle_id), body.stats, now)
+
+    def _on_polled(
+        self, ops: Ops, server: Server, event: Event, body: PolledHandle, now: float
+    ) -> None:
+        if body.exists and body.media is not None:
+            self.update(server, (body.session_id, body.handle_id), body.media, now)
+
+    def _on_connection(
+        self, ops: Ops, server: Server, event: Event, body: ConnectionEvent, now: float
+    ) -> None:
+        if body.connection != "hangup" or event.session_id is None or event.handle_id is None:
+            return
+        media = self.handles.get((server.name, event.session_id, event.handle_id))
+        if media is not None:  # the next PeerConnection counts from 0; nothing flows now
+            media.restarted = True
+            for layer in media.layers.values():
+                layer.lastsec = 0
+
+    def update(
+        self, server: Server, key: tuple[int, int], stats: Iterable[MediaStat], now: float
+    ) -> None:
+        handle = server.handle(key)
+        if handle is None:  # not tracked (a late event, or over the handle limit)
+            return
+        ref = (server.name, *key)
+        media = self.handles.get(ref)
+        if media is None:
+            media = self.handles[ref] = MediaIn()
+        restarted, media.restarted = media.restarted, False
+        if restarted:  # counters of the old PeerConnection mean nothing to the new one
+            for old in media.layers.values():
+                old.raw = None
+        for stat in stats:
+            if stat.kind not in KINDS:
+                continue
+            layer_key = (stat.mid, stat.layer)
+            found = media.layers.get(layer_key)
+            layer = found if found is not None else Layer(stat.kind, None, None)
+            media.layers[layer_key] = layer
+            layer.lastsec = stat.bytes_received_lastsec
+            raw = stat.bytes_received
+            if raw is None:
+                continue
+            # From this PeerConnection's 0 when new, or when it went back (a restart we missed).
+            grown = raw if layer.raw is None or raw < layer.raw else raw - layer.raw
+            media.totals[stat.kind] = media.totals.get(stat.kind, 0) + grown
+            layer.raw = raw
+        media.updated = now
+        total = media.total_bitrate()
+        if total is not None:
+            media.history.append((now, total))
+
+    # --- removal -------------------------------------------------------------------------------
+
+    def _forget_handle(self, server: Server, handle: Handle, reason: str) -> None:
+        self.handles.pop((server.name, handle.session_id, handle.handle_id), None)
+
+    def _forget_server(self, server: Server) -> None:
+        for ref in [r for r in self.handles if r[0] == server.name]:
+            del self.handles[ref]
+
+    # --- views ---------------------------------------------------------------------------------
+
+    def of(self, server: Server, key: tuple[int, int] | None) -> MediaIn | None:
+        return self.handles.get((server.name, *key)) if key is not None else None
+
+    def fresh(self, media: MediaIn, now: float) -> bool:
+        return now - media.updated <= self.max_stale
