@@ -33,6 +33,7 @@ from monitor.polling.schedule import Polling
 from monitor.readiness import Readiness
 from monitor.reload import Reloader
 from monitor.signals import Signals
+from monitor.signals.ice import IceSignal
 from monitor.state import Limits, RemovalHooks, Router, State, membership_table
 from monitor.telemetry import Telemetry
 from monitor.web import api, endpoints
@@ -92,7 +93,7 @@ def build_runtime(config: Config, config_path: Path | None = None) -> Runtime:
     telemetry = Telemetry(config_reload_ok=True, config_reload_time=time.time())
     hooks = RemovalHooks()
     router = Router()  # signals register here, before the state's own appliers are added
-    signals = Signals()
+    signals = Signals(ice=IceSignal(lambda: live.current.signals.setup_timeout))
     signals.register(router, hooks)
     state = State(
         state_limits(config),
@@ -141,6 +142,13 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
         id="state_sweep",
         max_instances=1,
         coalesce=True,
+    )
+
+    async def tick() -> None:  # on the loop, like the sweep
+        runtime.signals.tick(runtime.state.servers, time.monotonic())
+
+    scheduler.add_job(
+        tick, "interval", seconds=1.0, id="signals_tick", max_instances=1, coalesce=True
     )
     scheduler.start()
     app[SCHEDULER] = scheduler

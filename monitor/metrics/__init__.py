@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from monitor.metrics.bitrate import BitrateCollector
 from monitor.metrics.daemon import DaemonCollector
 from monitor.metrics.family import Collector
+from monitor.metrics.ice import IceCollector
 from monitor.metrics.polling import PollingCollector
 from monitor.metrics.servers import ServersCollector
 from monitor.metrics.videoroom import VideoRoomCollector
@@ -39,7 +40,11 @@ def collectors(
     )
     if signals is None:
         return base
-    return (*base, BitrateCollector(telemetry, state, signals.bitrate, tolerance, monotonic))
+    return (
+        *base,
+        BitrateCollector(telemetry, state, signals.bitrate, tolerance, monotonic),
+        IceCollector(telemetry, signals.ice),
+    )
 
 
 def build_registry(members: tuple[Collector, ...]) -> CollectorRegistry:

@@ -4,10 +4,12 @@ its own per-handle data, and drops it through the state's removal hooks. No I/O 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from monitor.signals.bitrate import BitrateSignal
-from monitor.state import RemovalHooks, Router
+from monitor.signals.ice import IceSignal
+from monitor.state import RemovalHooks, Router, Server
 
 
 @dataclass(slots=True)
@@ -15,6 +17,12 @@ class Signals:
     """Every signal, registered once into the dispatch table and the removal hooks."""
 
     bitrate: BitrateSignal = field(default_factory=BitrateSignal)
+    ice: IceSignal = field(default_factory=IceSignal)
 
     def register(self, router: Router, hooks: RemovalHooks) -> None:
         self.bitrate.register(router, hooks)
+        self.ice.register(router, hooks)
+
+    def tick(self, servers: Mapping[str, Server], now: float) -> None:
+        """What only time reveals (a setup that never completed); run every second."""
+        self.ice.tick(servers, now)

@@ -1,0 +1,40 @@
+"""Why a PeerConnection never came up: the first cause that applies, in SPEC's order.
+
+1. ``client_mdns_only``: every remote candidate is an mDNS ``.local`` name (browsers hide
+   their addresses so; Janus with ignore_mdns drops them, so only the SDP shows them);
+2. ``no_remote_candidates``;
+3. ``server_private_candidates``: every address Janus offered is private, CGNAT, loopback or
+   link-local, or the ``public-ip`` it reports (a nat_1_1_mapping) is itself one of those;
+4. ``client_private_candidates``: the client offered nothing reachable from the internet;
+5. ``unknown``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from monitor.decode.candidates import Candidate, address_scope
+
+NOT_PUBLIC = frozenset(("private", "cgnat", "loopback", "link_local"))
+CAUSES = (
+    "client_mdns_only",
+    "no_remote_candidates",
+    "server_private_candidates",
+    "client_private_candidates",
+    "unknown",
+)
+
+
+def failure_cause(
+    local: Collection[Candidate], remote: Collection[Candidate], public_ip: str | None
+) -> str:
+    if remote and all(c.scope == "mdns" for c in remote):
+        return "client_mdns_only"
+    if not remote:
+        return "no_remote_candidates"
+    server_private = bool(local) and all(c.scope in NOT_PUBLIC for c in local)
+    if server_private or (public_ip and address_scope(public_ip) in NOT_PUBLIC):
+        return "server_private_candidates"
+    if all(c.scope in NOT_PUBLIC or c.scope == "mdns" for c in remote):
+        return "client_private_candidates"
+    return "unknown"
