@@ -88,6 +88,22 @@ def peer_connection() -> RTCPeerConnection:
     )
 
 
+def without_candidates(sdp: str) -> str:
+    """sdp with no ``a=candidate`` line at all: the peer will not check any of them."""
+    kept = [line for line in sdp.splitlines() if not line.startswith("a=candidate:")]
+    return "\r\n".join(kept) + "\r\n"
+
+
+def rewrite_candidates(sdp: str, rewrite: Callable[[list[str]], list[str]]) -> str:
+    """sdp with each ``a=candidate`` line's fields passed through ``rewrite``."""
+    lines = []
+    for line in sdp.splitlines():
+        if line.startswith("a=candidate:"):
+            line = " ".join(rewrite(line.split()))
+        lines.append(line)
+    return "\r\n".join(lines) + "\r\n"
+
+
 def loopback_only(sdp: str) -> str:
     """sdp without the ``a=candidate`` lines whose address is not in 127.0.0.0/8."""
     kept = []
@@ -567,8 +583,17 @@ class Publisher(_Participant):
         video: bool = True,
         publish_options: Mapping[str, Any] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        offer_filter: Callable[[str], str] | None = None,
+        answer_filter: Callable[[str], str] = loopback_only,
+        wait_webrtcup: bool = True,
     ) -> None:
+        """``offer_filter`` rewrites the offer's SDP before Janus gets it, ``answer_filter``
+        Janus's answer before aiortc does (the ICE failure recipes of the fixtures);
+        without ``wait_webrtcup``, ``start()`` returns once the answer is applied."""
         super().__init__(janus_url, room, opaque_id, timeout)
+        self.offer_filter = offer_filter
+        self.answer_filter = answer_filter
+        self.wait_webrtcup = wait_webrtcup
         if not (audio or video):
             raise ValueError("a publisher needs audio, video or both")
         self.display = display
@@ -599,7 +624,8 @@ class Publisher(_Participant):
             self.audio_track = AudioStreamTrack()
             pc.addTrack(self.audio_track)
         await pc.setLocalDescription(await pc.createOffer())  # gathers: a full offer
-        offer = {"type": "offer", "sdp": pc.localDescription.sdp}
+        sdp = pc.localDescription.sdp
+        offer = {"type": "offer", "sdp": self.offer_filter(sdp) if self.offer_filter else sdp}
         body = {
             "request": "publish",
             "audio": self.audio,
@@ -612,10 +638,11 @@ class Publisher(_Participant):
         if reply.data.get("configured") != "ok" or not reply.jsep:
             raise JanusError(f"publish: {reply.data} (jsep {reply.jsep})")
         self.configured = reply.data
-        answer = RTCSessionDescription(sdp=loopback_only(reply.jsep["sdp"]), type="answer")
+        answer = RTCSessionDescription(sdp=self.answer_filter(reply.jsep["sdp"]), type="answer")
         await pc.setRemoteDescription(answer)
         await handle.trickle_completed()
-        await handle.wait_janus("webrtcup", since=mark)
+        if self.wait_webrtcup:
+            await handle.wait_janus("webrtcup", since=mark)
 
     async def sent(self, kind: str) -> tuple[float, int, int]:
         """(monotonic time, bytesSent, packetsSent) of this kind from aiortc's own getStats.

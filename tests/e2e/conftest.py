@@ -98,16 +98,17 @@ def janus_binary(lab_netns: LabNetns) -> str:
 
 
 @pytest.fixture
-def janus_settings() -> dict[str, Any]:
-    """Extra JanusLabConfig fields for this test's Janus (none by default)."""
-    return {}
+def janus_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Extra JanusLabConfig fields for this test's Janus (none by default, or the indirect
+    parametrization's)."""
+    return dict(getattr(request, "param", {}))
 
 
 @pytest.fixture
-def daemon_settings() -> dict[str, Any]:
+def daemon_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
     """Daemon config sections deep-merged into the generated YAML; ``target`` merges into the
-    target entry (none by default)."""
-    return {}
+    target entry (none by default, or the indirect parametrization's)."""
+    return dict(getattr(request, "param", {}))
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
