@@ -13,6 +13,7 @@ from monitor.metrics.daemon import DaemonCollector
 from monitor.metrics.family import Collector
 from monitor.metrics.ice import IceCollector
 from monitor.metrics.polling import PollingCollector
+from monitor.metrics.reuse import ReuseCollector
 from monitor.metrics.servers import ServersCollector
 from monitor.metrics.videoroom import VideoRoomCollector
 from monitor.signals import Signals
@@ -44,6 +45,7 @@ def collectors(
         *base,
         BitrateCollector(telemetry, state, signals.bitrate, tolerance, monotonic),
         IceCollector(telemetry, signals.ice),
+        ReuseCollector(telemetry, state, signals.reuse),
     )
 
 

@@ -11,7 +11,7 @@ from monitor.metrics.family import (
     Collector,
     GaugeFamily,
 )
-from monitor.state import State
+from monitor.state import Server, State
 from monitor.telemetry import Telemetry
 
 JANUS_PLUGINS = frozenset(
@@ -22,6 +22,17 @@ JANUS_PLUGINS = frozenset(
     )
 )  # fmt: skip
 """The plugins Janus 1.1.2 ships; a server's `info` adds the ones it has loaded."""
+
+
+def plugin_label(plugin: str | None, server: Server) -> str:
+    """A plugin label from a known set, never from an event: Janus's own plugins, the ones
+    the server's info lists, ``unknown`` (not told yet), or ``other``."""
+    if plugin is None:
+        return "unknown"
+    if plugin in JANUS_PLUGINS or (server.info is not None and plugin in server.info.plugins):
+        return plugin
+    return "other"
+
 
 UP = GaugeFamily("janus_up", "1 if the last Admin API poll succeeded.", ("server",))
 INFO = GaugeFamily(
@@ -67,12 +78,9 @@ class ServersCollector(Collector):
             if not server.configured and not server.sessions:
                 continue
             sessions.add_metric([name], len(server.sessions))
-            loaded = set(server.info.plugins) if server.info is not None else set()
             by_plugin: dict[str, int] = {}
             for handle in server.handles():
-                plugin = handle.plugin or "unknown"
-                if plugin not in JANUS_PLUGINS and plugin not in loaded and plugin != "unknown":
-                    plugin = "other"  # a label comes from a known set, never from an event
+                plugin = plugin_label(handle.plugin, server)
                 by_plugin[plugin] = by_plugin.get(plugin, 0) + 1
             for plugin, count in sorted(by_plugin.items()):
                 handles.add_metric([name, plugin], count)

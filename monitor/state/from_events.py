@@ -22,7 +22,7 @@ from monitor.decode.videoroom import (
     SubscriberUnsubscribed,
     SubscriberUp,
 )
-from monitor.state.model import MAX_STREAMS_PER_HANDLE, PUBLISHER, Publisher, Server
+from monitor.state.model import MAX_STREAMS_PER_HANDLE, SUBSCRIBER, Publisher, Server
 from monitor.state.ops import Ops
 
 
@@ -198,9 +198,10 @@ def apply_subscriber_streams(
     handle = ops.plugin_handle(server, event, now)
     if handle is None:
         return
-    if body.update and handle.role == PUBLISHER:
+    if body.update and handle.role != SUBSCRIBER:
         # 1.1.2 sends some subscriber updates with the context of the publisher that caused
-        # them; the feed changes they describe also arrive as unpublished/leaving events.
+        # them (the feed changes they describe also arrive as unpublished/leaving events): an
+        # update makes no handle a subscriber; a `subscribing` or a poll does.
         return
     ops.link_subscriber(server, handle, body.room, body.streams, now)
 
