@@ -13,6 +13,7 @@ from monitor.metrics.daemon import DaemonCollector
 from monitor.metrics.family import Collector
 from monitor.metrics.ice import IceCollector
 from monitor.metrics.polling import PollingCollector
+from monitor.metrics.quality import QualityCollector
 from monitor.metrics.reuse import ReuseCollector
 from monitor.metrics.servers import ServersCollector
 from monitor.metrics.videoroom import VideoRoomCollector
@@ -46,6 +47,7 @@ def collectors(
         BitrateCollector(telemetry, state, signals.bitrate, tolerance, monotonic),
         IceCollector(telemetry, signals.ice),
         ReuseCollector(telemetry, state, signals.reuse),
+        QualityCollector(telemetry, state, signals.quality),
     )
 
 

@@ -1,0 +1,191 @@
+"""Media quality: downstream impact on subscribers, and per-server loss, jitter, RTT, NACK
+and link-quality distributions (no publisher label anywhere) (janus-protocol.md §8).
+
+A subscriber handle's media stats say what Janus sends it (``bytes-sent-lastsec``,
+``packets-sent``), what its receiver asks for (``remb-bitrate``, on the mindex-0 entry once a
+REMB arrived) and how it fares (``lost-by-remote``, ``out-media-link-quality``). It is
+*degraded* while it is sent more than its REMB allows, or while its outbound media link
+quality is low. Traps (real 1.1.2 with aiortc): link qualities start at 0 and stay there
+until two receiver reports arrived, so they count only once they moved; ``lost-by-remote``
+moves per receiver report, so loss is judged over a window of a few stats periods; a
+subscriber left with no feed (its publisher kicked) is not an overwhelmed one.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from monitor.decode.records import Event, MediaReceivingEvent, MediaStat, MediaStatsEvent
+from monitor.state import Ops, RemovalHooks, Router, Server, Stage
+from monitor.state.model import Handle
+from monitor.telemetry import Histogram
+
+REMB_MARGIN = 1.1  # sent above 110% of the subscriber's REMB estimate: more than it can take
+LINK_QUALITY_FLOOR = 90  # out-media-link-quality (0-100) below this, once it moved, is degraded
+LOSS_WINDOW = 5.0  # seconds over which a subscriber's loss ratio is computed
+SECONDS_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+RATIO_BUCKETS = (0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+QUALITY_BUCKETS = (10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 100.0)
+
+HandleRef = tuple[str, int, int]
+
+
+@dataclass(slots=True)
+class Downstream:
+    """What Janus sends one handle, and how the receiver says it fares."""
+
+    sent: dict[tuple[str | None, int], int] = field(default_factory=dict)  # bytes last second
+    counters: dict[tuple[str | None, int], tuple[int, int]] = field(default_factory=dict)
+    remb: int | None = None
+    link_quality: int | None = None  # the lowest out-media-link-quality, once it moved
+    moved: bool = False
+    window: deque[tuple[float, int, int]] = field(default_factory=lambda: deque(maxlen=64))
+    # Per (mid, layer): lost, lost-by-remote, nacks received, nacks sent as last reported.
+    last: dict[tuple[str | None, int], tuple[int, int, int, int]] = field(default_factory=dict)
+
+    @property
+    def sent_bitrate(self) -> float:
+        return 8.0 * sum(self.sent.values())
+
+    def loss_ratio(self) -> float | None:
+        """lost-by-remote over packets-sent across the window (None before two samples)."""
+        if len(self.window) < 2:
+            return None
+        (_, packets0, lost0), (_, packets1, lost1) = self.window[0], self.window[-1]
+        packets = packets1 - packets0
+        return max(0.0, (lost1 - lost0) / packets) if packets > 0 else None
+
+    def degraded(self) -> bool:
+        over_remb = bool(self.remb) and self.sent_bitrate > (self.remb or 0) * REMB_MARGIN
+        low_quality = self.moved and (self.link_quality or 0) < LINK_QUALITY_FLOOR
+        return over_remb or low_quality
+
+
+@dataclass(slots=True)
+class ServerQuality:
+    """One server's distributions and counters, over every handle (publishers' inbound and
+    subscribers' outbound media alike)."""
+
+    rtt: Histogram = field(default_factory=lambda: Histogram(SECONDS_BUCKETS))
+    jitter: dict[str, Histogram] = field(default_factory=dict)  # local | remote
+    link_quality: dict[str, Histogram] = field(default_factory=dict)  # in | out
+    loss: Histogram = field(default_factory=lambda: Histogram(RATIO_BUCKETS))
+    lost: dict[str, int] = field(default_factory=dict)  # in | out -> packets
+    nacks: dict[str, int] = field(default_factory=dict)  # received | sent
+    stopped: dict[str, int] = field(default_factory=dict)  # kind -> receiving: false
+
+    def histogram(
+        self, table: dict[str, Histogram], key: str, bounds: tuple[float, ...]
+    ) -> Histogram:
+        found = table.get(key)
+        if found is None:
+            found = table[key] = Histogram(bounds)
+        return found
+
+
+class QualitySignal:
+    def __init__(self) -> None:
+        self.downstream: dict[HandleRef, Downstream] = {}
+        self.servers: dict[str, ServerQuality] = {}
+
+    def register(self, router: Router, hooks: RemovalHooks) -> None:
+        router.register(MediaStatsEvent, Stage.AFTER, self._on_stats)
+        router.register(MediaReceivingEvent, Stage.AFTER, self._on_receiving)
+        hooks.on_handle_removed(self._forget_handle)
+        hooks.on_server_reset(self._forget_server)
+
+    def server(self, name: str) -> ServerQuality:
+        found = self.servers.get(name)
+        if found is None:
+            found = self.servers[name] = ServerQuality()
+        return found
+
+    def _on_receiving(
+        self, ops: Ops, server: Server, event: Event, body: MediaReceivingEvent, now: float
+    ) -> None:
+        if not body.receiving:
+            stopped = self.server(server.name).stopped
+            kind = body.kind if body.kind in ("audio", "video") else "other"
+            stopped[kind] = stopped.get(kind, 0) + 1
+
+    def _on_stats(
+        self, ops: Ops, server: Server, event: Event, body: MediaStatsEvent, now: float
+    ) -> None:
+        if event.session_id is None or event.handle_id is None:
+            return
+        if server.handle((event.session_id, event.handle_id)) is None:
+            return
+        ref = (server.name, event.session_id, event.handle_id)
+        down = self.downstream.get(ref)
+        if down is None:
+            down = self.downstream[ref] = Downstream()
+        self._distributions(server.name, down, body.stats)
+        self._downstream(ref, down, body.stats, now)
+
+    def _distributions(self, name: str, down: Downstream, stats: Iterable[MediaStat]) -> None:
+        quality = self.server(name)
+        for stat in stats:
+            if stat.rtt:
+                quality.rtt.observe(stat.rtt / 1000.0)  # Janus reports milliseconds
+            for side, value in (("local", stat.jitter_local), ("remote", stat.jitter_remote)):
+                if value is not None:
+                    quality.histogram(quality.jitter, side, SECONDS_BUCKETS).observe(value / 1000)
+            for side, value in (("in", stat.in_media_link_quality),
+                                ("out", stat.out_media_link_quality)):  # fmt: skip
+                if value:  # 0 = not known yet (no receiver reports)
+                    quality.histogram(quality.link_quality, side, QUALITY_BUCKETS).observe(value)
+            # Counters are per PeerConnection; what went up since the last report is counted.
+            key = (stat.mid, stat.layer)
+            now_values = (stat.lost or 0, stat.lost_by_remote or 0, stat.nacks_received or 0,
+                          stat.nacks_sent or 0)  # fmt: skip
+            before = down.last.get(key, (0, 0, 0, 0))
+            grown = [v - b if v >= b else v for v, b in zip(now_values, before, strict=True)]
+            down.last[key] = now_values
+            changes = (
+                (quality.lost, "in", grown[0]),
+                (quality.lost, "out", grown[1]),
+                (quality.nacks, "received", grown[2]),
+                (quality.nacks, "sent", grown[3]),
+            )
+            for table, label, value in changes:
+                if value:
+                    table[label] = table.get(label, 0) + value
+
+    def _downstream(
+        self, ref: HandleRef, down: Downstream, stats: Iterable[MediaStat], now: float
+    ) -> None:
+        for stat in stats:
+            key = (stat.mid, stat.layer)
+            if stat.bytes_sent_lastsec is not None:
+                down.sent[key] = stat.bytes_sent_lastsec
+            if stat.packets_sent is not None:
+                down.counters[key] = (stat.packets_sent, stat.lost_by_remote or 0)
+            if stat.remb_bitrate is not None:
+                down.remb = stat.remb_bitrate
+            if stat.kind == "video" and stat.out_media_link_quality is not None:
+                if stat.out_media_link_quality:
+                    down.moved = True
+                if down.moved:
+                    down.link_quality = stat.out_media_link_quality
+        packets = sum(p for p, _ in down.counters.values())
+        lost = sum(lost for _, lost in down.counters.values())
+        down.window.append((now, packets, lost))
+        while down.window and down.window[0][0] < now - LOSS_WINDOW:
+            down.window.popleft()
+        ratio = down.loss_ratio()
+        if ratio is not None and down.sent_bitrate:
+            self.server(ref[0]).loss.observe(ratio)
+
+    # --- removal and views ---------------------------------------------------------------------
+
+    def _forget_handle(self, server: Server, handle: Handle, reason: str) -> None:
+        self.downstream.pop((server.name, handle.session_id, handle.handle_id), None)
+
+    def _forget_server(self, server: Server) -> None:
+        for ref in [r for r in self.downstream if r[0] == server.name]:
+            del self.downstream[ref]
+
+    def of(self, server: Server, key: tuple[int, int]) -> Downstream | None:
+        return self.downstream.get((server.name, *key))
