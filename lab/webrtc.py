@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -699,8 +700,19 @@ class Subscriber(_Participant):
         opaque_id: str | None = None,
         min_frames: int = 5,
         timeout: float = DEFAULT_TIMEOUT,
+        drop_share: float = 0.0,
     ) -> None:
+        """``drop_share`` of the RTP packets that reach this subscriber are thrown away before
+        aiortc sees them, from the moment ``start()`` returns (a downlink gone bad: its
+        receiver reports and NACKs tell Janus; dropping from the first packet would leave
+        VP8 without a decodable frame)."""
         super().__init__(janus_url, room, opaque_id, timeout)
+        if not 0.0 <= drop_share < 1.0:
+            raise ValueError(f"drop_share must be in [0, 1), not {drop_share}")
+        self.drop_share = drop_share
+        self.dropped = 0
+        self._dropping = False
+        self._random = random.Random(1234)
         if not feeds:
             raise ValueError("a subscriber needs at least one feed")
         self.feeds = list(feeds)
@@ -740,6 +752,8 @@ class Subscriber(_Participant):
                 self._consume(transceiver.receiver.track, received), name=f"recv-{mid}"
             )
             self.tracks[mid] = received
+            if self.drop_share:
+                self._drop_some(transceiver.receiver)
         await pc.setLocalDescription(await pc.createAnswer())
         answer = {"type": "answer", "sdp": pc.localDescription.sdp}
         mark = len(handle.events)
@@ -748,6 +762,18 @@ class Subscriber(_Participant):
             raise JanusError(f"start: {started.data}")
         await handle.wait_janus("webrtcup", since=mark)
         await self.wait_frames(self.min_frames)
+        self._dropping = bool(self.drop_share)
+
+    def _drop_some(self, receiver: Any) -> None:
+        handle_rtp = receiver._handle_rtp_packet
+
+        async def lossy(packet: Any, arrival_time_ms: int) -> None:
+            if self._dropping and self._random.random() < self.drop_share:
+                self.dropped += 1
+                return
+            await handle_rtp(packet, arrival_time_ms=arrival_time_ms)
+
+        receiver._handle_rtp_packet = lossy
 
     @staticmethod
     async def _consume(track: MediaStreamTrack, received: ReceivedTrack) -> None:
