@@ -36,7 +36,7 @@ from monitor.signals import Signals
 from monitor.signals.ice import IceSignal
 from monitor.state import Limits, RemovalHooks, Router, State, membership_table
 from monitor.telemetry import Telemetry
-from monitor.web import api, endpoints
+from monitor.web import api, endpoints, explain
 from monitor.web import keys as web_keys
 from monitor.web.server import JsonErrorRunner
 
@@ -205,6 +205,8 @@ def add_routes(app: web.Application, webhook_path: str) -> None:
     app.router.add_get("/api/v1/servers", api.api_servers)
     app.router.add_get("/api/v1/rooms", api.api_rooms)
     app.router.add_get("/api/v1/publishers", api.api_publishers)
+    app.router.add_get("/api/v1/publishers/{server}/{room}/{id}", explain.explain_publisher)
+    app.router.add_get("/api/v1/handles/{server}/{session}/{handle}", explain.explain_handle)
     app.router.add_get("/", endpoints.landing)
 
 
@@ -220,6 +222,7 @@ def build_app(runtime: Runtime) -> web.Application:
     app[web_keys.REGISTRY] = runtime.registry
     app[web_keys.READINESS] = runtime.readiness
     app[web_keys.RELOAD] = runtime.reload
+    app[web_keys.SIGNALS] = runtime.signals
     app.cleanup_ctx.append(_scheduler)
     app.cleanup_ctx.append(_janus)
     app.on_shutdown.append(_close_sockets)

@@ -73,6 +73,7 @@ class Connection:
 
     attempt: Attempt = field(default_factory=Attempt)
     story: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=STORY_STEPS))
+    previous: Attempt | None = None  # the attempt before this one, once it ended
     failure: tuple[str, str] | None = None  # (stage, cause) of the last failed attempt
     setup_seconds: float | None = None  # of the last attempt that came up
 
@@ -140,6 +141,7 @@ class IceSignal:
             return
         attempt = connection.attempt
         if attempt.outcome is not None:  # a renegotiation after the last one ended
+            connection.previous = attempt
             attempt = connection.attempt = Attempt()
         side = "local" if body.owner == "local" else "remote"
         for candidate in candidates_in_sdp(body.sdp):
@@ -226,7 +228,8 @@ class IceSignal:
                 self._fail(server, connection, "dtls")
             elif self._overdue(server, attempt, now, event.timestamp):
                 self._fail(server, connection, "stalled")
-        connection.attempt = Attempt()  # the next negotiation builds a new PeerConnection
+        # The next negotiation builds a new PeerConnection.
+        connection.previous, connection.attempt = attempt, Attempt()
 
     # --- outcomes ------------------------------------------------------------------------------
 

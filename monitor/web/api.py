@@ -9,6 +9,7 @@ from aiohttp import web
 
 from monitor.answers import json_response
 from monitor.state import Server
+from monitor.web.explain import publisher_signals
 from monitor.web.keys import CONFIG, STATE
 
 
@@ -78,6 +79,7 @@ async def api_rooms(request: web.Request) -> web.Response:
 
 async def api_publishers(request: web.Request) -> web.Response:
     show_display = request.app[CONFIG].current.signals.expose_display
+    now = time.monotonic()
     out: list[dict[str, Any]] = []
     for server in _servers(request):
         viewers: dict[tuple[str, str], int] = {}  # (room, feed) -> subscriber handles
@@ -103,6 +105,7 @@ async def api_publishers(request: web.Request) -> web.Response:
                         for s in publisher.streams
                     ],
                     "subscribers": viewers.get((room_id, publisher_id), 0),
+                    **publisher_signals(request, server, publisher, now),
                 }
             )
     return json_response({"publishers": out})

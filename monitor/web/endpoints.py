@@ -47,6 +47,10 @@ async def landing(request: web.Request) -> web.Response:
         ("/-/ready", "readiness"),
     ]
     items = "\n".join(f'<li><a href="{href}">{href}</a> {text}</li>' for href, text in links)
+    items += (
+        "\n<li><code>/api/v1/publishers/{server}/{room}/{id}</code> one publisher explained</li>"
+        "\n<li><code>/api/v1/handles/{server}/{session}/{handle}</code> one handle explained</li>"
+    )
     page = (
         f"<!doctype html><html><head><title>janus-monitor</title></head><body>"
         f"<h1>janus-monitor {__version__}</h1><ul>{items}</ul>"
