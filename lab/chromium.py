@@ -106,11 +106,15 @@ class Chromium:
                 async with self._http.get(f"http://127.0.0.1:{debug_port}/json/list") as reply:
                     pages = [p for p in await reply.json() if p.get("type") == "page"]
                     ready = [p for p in pages if str(page_port) in p.get("url", "")]
-                    if ready:
+                    if ready and self._ws is None:
                         self._ws = await self._http.ws_connect(
                             ready[0]["webSocketDebuggerUrl"], max_msg_size=0
                         )
-                        return self
+            if self._ws is not None and await self.evaluate(
+                f'location.href.startsWith("http://127.0.0.1:{page_port}/")'
+                ' && document.readyState === "complete" && !!navigator.mediaDevices'
+            ):
+                return self  # the page itself, loaded (not the about:blank before it)
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise JanusError(f"Chromium did not come up: {self.log_tail()}")
             await asyncio.sleep(0.2)
