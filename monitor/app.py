@@ -59,6 +59,7 @@ def state_limits(config: Config) -> Limits:
         limits.max_unknown_emitters,
         limits.max_tracked_rooms,
         limits.max_tracked_publishers,
+        limits.max_tracked_sessions,
     )
 
 

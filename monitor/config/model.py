@@ -75,6 +75,7 @@ class SignalsConfig:
 @dataclass(frozen=True, slots=True)
 class LimitsConfig:
     max_tracked_handles: Annotated[int, at_least(1)] = 50000
+    max_tracked_sessions: Annotated[int, at_least(1)] = 50000
     max_tracked_rooms: Annotated[int, at_least(1)] = 20000
     max_tracked_publishers: Annotated[int, at_least(1)] = 50000
     stale_after: Annotated[Duration, Check(lambda v: v >= 1.0, "must be at least 1s")] = 60.0

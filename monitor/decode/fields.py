@@ -22,7 +22,13 @@ MAX_TEXT_CHARS = 256
 """Free text kept in state (display, description, opaque_id, codec, versions): truncated."""
 
 MAX_ITEMS_PER_FIELD = 256
-"""Entries of one list kept per object (streams, media layers, plugins): more are dropped."""
+"""Entries of one list kept per object (subscriber streams, media layers, plugins)."""
+
+MAX_PUBLISHER_STREAMS = 16
+"""Streams of one publisher (a browser sends audio, video and maybe data or a screen)."""
+
+MEDIA_KINDS = frozenset(("audio", "video", "data"))
+MAX_TOKEN_CHARS = 32
 
 
 MAX_REQUIRED_CHARS = 1024
@@ -57,6 +63,18 @@ def read_text(value: Any, limit: int = MAX_TEXT_CHARS) -> str | None:
     if type(value) is not str:
         return None
     return value if len(value) <= limit else value[:limit]
+
+
+def read_kind(value: Any) -> str | None:
+    """A media kind: audio, video or data; anything else is absent."""
+    return value if type(value) is str and value in MEDIA_KINDS else None
+
+
+def read_token(value: Any) -> str | None:
+    """A short name such as a codec (vp8, opus, h264): letters, digits, ``.-_``, at most 32."""
+    if type(value) is not str or not 0 < len(value) <= MAX_TOKEN_CHARS:
+        return None
+    return value if all(c.isalnum() or c in "._-" for c in value) and value.isascii() else None
 
 
 def read_bool(value: Any) -> bool | None:

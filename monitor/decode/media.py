@@ -9,11 +9,14 @@ from typing import Any
 
 from monitor.decode.fields import (
     MAX_ITEMS_PER_FIELD,
+    MEDIA_KINDS,
     DecodeNotes,
     object_of,
     read_id,
     read_int,
+    read_kind,
     read_text,
+    read_token,
 )
 from monitor.decode.records import MediaStat
 
@@ -56,13 +59,14 @@ def media_stat(
 
 
 def media_kind(media: str | None) -> tuple[str, int]:
-    """`media` of a stats event -> (kind, simulcast layer): video-sim1 is video layer 1."""
+    """`media` of a stats event -> (kind, simulcast layer): video-sim1 is video layer 1;
+    a kind other than audio, video or data is ``unknown``."""
     if media is None:
         return "unknown", 0
     if media.startswith("video-sim"):
         layer = media[len("video-sim") :]
         return "video", int(layer) if layer.isdecimal() and len(layer) <= 2 else 0
-    return media, 0
+    return (media if media in MEDIA_KINDS else "unknown"), 0
 
 
 def stat_from_event(entry: Any, notes: DecodeNotes) -> MediaStat | None:
@@ -79,7 +83,7 @@ def stat_from_event(entry: Any, notes: DecodeNotes) -> MediaStat | None:
         read_int(get("mindex")),
         kind,
         layer,
-        read_text(get("codec")),
+        read_token(get("codec")),
         map(get, EVENT_KEYS),
     )
 
@@ -103,8 +107,8 @@ def stats_from_handle_info(webrtc: Any) -> tuple[MediaStat, ...] | None:
         if type(item) is not dict:
             continue
         mid = read_id(item.get("mid")) or read_id(key)
-        kind = read_text(item.get("type")) or "unknown"
-        codec = read_text(object_of(item.get("codecs")).get("codec"))
+        kind = read_kind(item.get("type")) or "unknown"
+        codec = read_token(object_of(item.get("codecs")).get("codec"))
         inbound = object_of(object_of(item.get("stats")).get("in"))
         outbound = object_of(object_of(item.get("stats")).get("out"))
         rtcp = object_of(item.get("rtcp"))

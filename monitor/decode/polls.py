@@ -133,7 +133,9 @@ def read_rooms(response: dict[str, Any], asked_at: float) -> PolledRooms:
         string_ids = type(raw) is str if raw is not None else string_ids
         room = _id(raw)
         if room is None:
-            raise ReplyError("videoroom list entry without a room id")
+            if raw is None:
+                raise ReplyError("videoroom list entry without a room id")
+            continue  # an id this daemon does not track (over 128 characters): the rest count
         rooms.append(
             PolledRoom(
                 room,
@@ -154,9 +156,12 @@ def read_participants(room: str, response: dict[str, Any], asked_at: float) -> P
         raise ReplyError("videoroom listparticipants reply has no 'participants' array")
     participants = []
     for item in listed:
-        publisher = _id(item.get("id")) if type(item) is dict else None
+        raw = item.get("id") if type(item) is dict else None
+        publisher = _id(raw)
         if publisher is None:
-            raise ReplyError("videoroom participant without an id")
+            if raw is None:
+                raise ReplyError("videoroom participant without an id")
+            continue  # an id this daemon does not track (over 128 characters)
         participants.append(
             PolledParticipant(publisher, _str(item.get("display")), item.get("publisher") is True)
         )

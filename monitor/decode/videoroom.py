@@ -13,11 +13,14 @@ from typing import Any
 from monitor.decode.fields import (
     MAX_ID_CHARS,
     MAX_ITEMS_PER_FIELD,
+    MAX_PUBLISHER_STREAMS,
     DecodeError,
     DecodeNotes,
     read_id,
     read_int,
+    read_kind,
     read_text,
+    read_token,
 )
 from monitor.decode.records import VIDEOROOM, Body, PluginEvent
 
@@ -153,12 +156,12 @@ def _publisher_streams(value: Any) -> tuple[PublisherStream, ...]:
     return tuple(
         PublisherStream(
             _id(s.get("mid")),
-            _str(s.get("type")),
-            _str(s.get("codec")),
+            read_kind(s.get("type")),
+            read_token(s.get("codec")),
             bool(s.get("simulcast")),
             bool(s.get("disabled")),
         )
-        for s in value[:MAX_ITEMS_PER_FIELD]
+        for s in value[:MAX_PUBLISHER_STREAMS]
         if type(s) is dict
     )
 
@@ -172,7 +175,7 @@ def subscriber_streams(value: Any) -> tuple[SubscriberStream, ...]:
         if type(s) is not dict:
             continue
         active = s.get("active", True) is not False
-        mid, kind = _id(s.get("mid")), _str(s.get("type"))
+        mid, kind = _id(s.get("mid")), read_kind(s.get("type"))
         feed = _id(s.get("feed_id"))
         sources = s.get("source_ids")
         if feed is None and type(sources) is list:

@@ -36,8 +36,8 @@ async def receive_event_socket(request: web.Request) -> web.StreamResponse:
     try:
         ready = socket.can_prepare(request).ok
         problem = f"POST events here, or open a WebSocket (subprotocol {SUBPROTOCOL})"
-    except ValueError:  # aiohttp raises on a Sec-WebSocket-Key that is not ASCII base64
-        ready, problem = False, "invalid WebSocket handshake: Sec-WebSocket-Key is not base64"
+    except ValueError:  # aiohttp raises on header values it cannot read (a key not ASCII...)
+        ready, problem = False, "invalid WebSocket handshake headers"
     if not ready:
         telemetry.request("ws", 400)
         log.warning("webhook_socket_refused", remote=request.remote, status=400,

@@ -56,7 +56,7 @@ TRACKED = GaugeFamily("janus_monitor_tracked", "State held in memory.", ("kind",
 DROPPED = CounterFamily(
     "janus_monitor_state_dropped",
     "State dropped: stale (not confirmed within limits.stale_after) "
-    "or limit (over limits.max_tracked_handles, _rooms or _publishers).",
+    "or limit (over limits.max_tracked_sessions, _handles, _rooms or _publishers).",
     ("kind", "reason"),
 )
 COLLECTOR_FAILURES = CounterFamily(

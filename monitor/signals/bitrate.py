@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from monitor.decode.polls import PolledHandle
 from monitor.decode.records import ConnectionEvent, Event, MediaStat, MediaStatsEvent
 from monitor.state import Ops, RemovalHooks, Router, Server, Stage
-from monitor.state.model import Handle
+from monitor.state.model import MAX_STREAMS_PER_HANDLE, Handle
 
 KINDS = ("audio", "video")  # what the bitrate metrics are labelled with; data m-lines aside
 STALE_AFTER = 30.0  # seconds without stats after which a bitrate is no longer exported
@@ -119,6 +119,8 @@ class BitrateSignal:
                 continue
             layer_key = (stat.mid, stat.layer)
             found = media.layers.get(layer_key)
+            if found is None and len(media.layers) >= MAX_STREAMS_PER_HANDLE:
+                continue  # a bounded number of layers per handle, like state's media
             layer = found if found is not None else Layer(stat.kind, None, None)
             media.layers[layer_key] = layer
             layer.lastsec = stat.bytes_received_lastsec

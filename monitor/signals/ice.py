@@ -44,6 +44,7 @@ HANGUP_REASONS = frozenset((
 ICE_HANGUPS = frozenset(("ICE failed", "Gathering error", "ICE gathering error"))
 SETUP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0)
 STORY_STEPS = 64
+MAX_CANDIDATES = 64  # per side and attempt: real peers offer a handful
 
 HandleRef = tuple[str, int, int]
 CandidateKey = tuple[str, str, int, str, str]  # (side, address, port, transport, type)
@@ -169,7 +170,7 @@ class IceSignal:
         """Record a candidate once per attempt; count it; whether it was new."""
         known = attempt.local if side == "local" else attempt.remote
         key = (side, candidate.address, candidate.port, candidate.transport, candidate.type)
-        if key in known:
+        if key in known or len(known) >= MAX_CANDIDATES:
             return False
         known[key] = candidate
         kind = candidate.type if candidate.type in CANDIDATE_TYPES else "unknown"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from monitor.decode.records import Event, MediaReceivingEvent, MediaStat, MediaStatsEvent
 from monitor.state import Ops, RemovalHooks, Router, Server, Stage
-from monitor.state.model import Handle
+from monitor.state.model import MAX_STREAMS_PER_HANDLE, Handle
 from monitor.telemetry import Histogram
 
 REMB_MARGIN = 1.1  # sent above 110% of the subscriber's REMB estimate: more than it can take
@@ -127,6 +127,8 @@ class QualitySignal:
     def _distributions(self, name: str, down: Downstream, stats: Iterable[MediaStat]) -> None:
         quality = self.server(name)
         for stat in stats:
+            if (stat.mid, stat.layer) not in down.last and len(down.last) >= MAX_STREAMS_PER_HANDLE:
+                continue  # bounded per handle, like state's media
             if stat.rtt:
                 quality.rtt.observe(stat.rtt / 1000.0)  # Janus reports milliseconds
             for side, value in (("local", stat.jitter_local), ("remote", stat.jitter_remote)):
@@ -158,6 +160,8 @@ class QualitySignal:
     ) -> None:
         for stat in stats:
             key = (stat.mid, stat.layer)
+            if key not in down.last:
+                continue  # over the per-handle bound (see _distributions)
             if stat.bytes_sent_lastsec is not None:
                 down.sent[key] = stat.bytes_sent_lastsec
             if stat.packets_sent is not None:

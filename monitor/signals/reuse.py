@@ -27,6 +27,7 @@ from monitor.state import PUBLISHER, SUBSCRIBER, Ops, RemovalHooks, Router, Serv
 from monitor.state.model import Handle
 
 PATTERNS = ("role_change", "second_feed", "rejoin", "second_room")
+MAX_FEEDS = 256  # feeds remembered per handle
 
 HandleRef = tuple[str, int, int]
 
@@ -95,7 +96,8 @@ class ReuseSignal:
             self._flag(server, handle, use, "rejoin")
         if use.rooms and room not in use.rooms:
             self._flag(server, handle, use, "second_room")
-        use.rooms.add(room)
+        if len(use.rooms) < MAX_FEEDS:
+            use.rooms.add(room)
 
     def _subscribed(
         self, server: Server, handle: Handle, room: str, feeds: set[str], update: bool
@@ -108,7 +110,8 @@ class ReuseSignal:
         if use.feeds and (handle.role == SUBSCRIBER or update) and not feeds <= use.feeds:
             self._flag(server, handle, use, "second_feed")
         use.rooms.add(room)
-        use.feeds |= feeds
+        if len(use.feeds) < MAX_FEEDS:
+            use.feeds |= feeds
 
     def _on_joined(
         self, ops: Ops, server: Server, event: Event, body: PublisherJoined, now: float

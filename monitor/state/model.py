@@ -170,9 +170,10 @@ class Limits:
     max_unknown_emitters: int = 16
     max_tracked_rooms: int = 20000
     max_tracked_publishers: int = 50000
+    max_tracked_sessions: int = 50000
 
 
-MAX_STREAMS_PER_HANDLE = 256
+MAX_STREAMS_PER_HANDLE = 64
 """Media stats kept per handle, one per (mid, simulcast layer): new keys beyond are ignored."""
 
 

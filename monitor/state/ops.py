@@ -62,6 +62,10 @@ class Ops:
         if session is None:
             if session_id in server.gone_sessions:
                 return None
+            total = sum(len(s.sessions) for s in self.state.servers.values())
+            if total >= self.state.limits.max_tracked_sessions:
+                self.refuse("session", server, session_id)
+                return None
             session = server.sessions[session_id] = Session(session_id, now, since=now)
         else:
             session.seen = now

@@ -70,6 +70,12 @@ def _json_errors(handler: Any) -> Any:
             response: web.StreamResponse = await handler(request)
         except web.HTTPException as exc:  # no route, wrong method, bad Expect, raised 4xx
             return _from_http_exception(exc)
+        except UnicodeEncodeError:
+            # aiohttp quoting a non-UTF-8 header byte into its own error text (an Expect of
+            # 0xff) fails before any handler runs: the request, not the daemon, is at fault.
+            log.warning("http_refused", status=400, remote=request.remote,
+                        error="a request header is not valid text")  # fmt: skip
+            return error_response(400, "a request header is not valid text")
         return response
 
     return answer
