@@ -148,3 +148,30 @@ def test_a_stall_is_counted_by_the_clock_once() -> None:
         state.apply(decode_event(item, DecodeNotes()), 1031.0)
     assert failures(ice) == {("stalled", "client_mdns_only"): 1}
     assert ice.connections == {}
+
+
+def test_handle_info_candidates_count_once_beside_events() -> None:
+    """A full handle_info's webrtc.ice candidate lists are read (for a daemon that missed the
+    events); the same candidates seen again are not counted twice."""
+    import json
+
+    from monitor.decode.polls import poll_event, read_handle
+    from tests.conftest import ADMIN
+    from tests.test_state import PUB_HANDLE_10, PUB_SESSION_10
+
+    state, ice = watched()
+    state.apply(decode_event({"emitter": SERVER, "type": 2, "session_id": PUB_SESSION_10,
+                              "handle_id": PUB_HANDLE_10,
+                              "event": {"name": "attached", "plugin": "janus.plugin.videoroom"}},
+                             DecodeNotes()), 1.0)  # fmt: skip
+    reply = json.loads(
+        (ADMIN / "10-media" / "003-handle_info-pub-4725100285792786.json").read_text()
+    )
+    polled = read_handle(PUB_SESSION_10, PUB_HANDLE_10, reply["response"]["info"], asked_at=2.0)
+    assert polled.local_candidates and polled.remote_candidates
+    for _ in range(2):
+        state.apply(poll_event(SERVER, polled), 2.0)
+    assert ice.counters[SERVER].candidates == {
+        ("local", "host", "loopback"): 1,
+        ("remote", "host", "loopback"): 1,  # listed twice by Janus, one candidate
+    }

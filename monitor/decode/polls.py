@@ -64,6 +64,8 @@ class PolledHandle(Body):
     bitrate_limit: int | None = None
     feeds: tuple[SubscriberStream, ...] = ()
     media: tuple[MediaStat, ...] | None = None  # only from a full handle_info with a PeerConnection
+    local_candidates: tuple[str, ...] = ()  # webrtc.ice of a full handle_info, as Janus lists
+    remote_candidates: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -168,6 +170,16 @@ def read_participants(room: str, response: dict[str, Any], asked_at: float) -> P
     return PolledParticipants(room, True, tuple(participants), asked_at)
 
 
+def _lines(value: Any) -> tuple[str, ...]:
+    """Candidate lines of handle_info (bounded like everything decoded)."""
+    if type(value) is not list:
+        return ()
+    return tuple(v for v in value[:MAX_CANDIDATE_LINES] if type(v) is str and len(v) <= 1024)
+
+
+MAX_CANDIDATE_LINES = 64
+
+
 def read_handle(
     session_id: int, handle_id: int, info: dict[str, Any], asked_at: float
 ) -> PolledHandle:
@@ -185,6 +197,9 @@ def read_handle(
         room=_id(specific.get("room")),
         media=stats_from_handle_info(info.get("webrtc")) if "webrtc" in info else None,
     )
+    ice = object_of(object_of(info.get("webrtc")).get("ice"))
+    polled.local_candidates = _lines(ice.get("local-candidates"))
+    polled.remote_candidates = _lines(ice.get("remote-candidates"))
     if polled.role == "publisher":
         polled.publisher_id = _id(specific.get("id"))
         polled.display = _str(specific.get("display"))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from monitor.decode.candidates import CANDIDATE_TYPES, Candidate, candidates_in_sdp, parse_candidate
+from monitor.decode.polls import PolledHandle
 from monitor.decode.records import (
     CandidateEvent,
     ConnectionEvent,
@@ -113,6 +114,7 @@ class IceSignal:
         router.register(SelectedPairEvent, after, self._on_pair)
         router.register(DtlsEvent, after, self._on_dtls)
         router.register(ConnectionEvent, after, self._on_connection)
+        router.register(PolledHandle, after, self._on_polled)
         hooks.on_handle_removed(self._on_handle_removed)
         hooks.on_server_reset(self._forget_server)
 
@@ -176,6 +178,25 @@ class IceSignal:
         kind = candidate.type if candidate.type in CANDIDATE_TYPES else "unknown"
         _bump(self.server(server.name).candidates, (side, kind, candidate.scope))
         return True
+
+    def _on_polled(
+        self, ops: Ops, server: Server, event: Event, body: PolledHandle, now: float
+    ) -> None:
+        """A full handle_info lists the candidates of the current PeerConnection: the ones
+        events missed (events off, or the daemon started late) count too."""
+        if not (body.exists and (body.local_candidates or body.remote_candidates)):
+            return
+        if server.handle((body.session_id, body.handle_id)) is None:
+            return
+        ref = (server.name, body.session_id, body.handle_id)
+        connection = self.connections.get(ref)
+        if connection is None:
+            connection = self.connections[ref] = Connection()
+        for side, lines in (("local", body.local_candidates), ("remote", body.remote_candidates)):
+            for line in lines:
+                candidate = parse_candidate(line)
+                if candidate is not None:
+                    self._candidate(server, connection.attempt, side, candidate)
 
     def _on_ice(
         self, ops: Ops, server: Server, event: Event, body: IceStateEvent, now: float
