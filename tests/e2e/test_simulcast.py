@@ -84,6 +84,8 @@ async def test_simulcast_layers_are_summed_like_janus_receives_them(
                                     if seen.kind == "video" and seen.lastsec}  # fmt: skip
                 await asyncio.sleep(STEP)
         t1, after = await publisher.sent()
+        connection = janus_lab.daemon.runtime.signals.ice.of(janus_lab.server, key)
+        setup = connection.setup_seconds if connection is not None else None
         over = sample(await janus_lab.samples(), "janus_videoroom_publisher_over_cap", **labels)
     finally:
         await publisher.close()
@@ -99,8 +101,9 @@ async def test_simulcast_layers_are_summed_like_janus_receives_them(
         f"chromium simulcast: exported {ours / 1000:.0f} kbps, Janus handle_info "
         f"{theirs / 1000:.0f} kbps ({(ours - theirs) / theirs:+.1%}); getStats per rid "
         + ", ".join(f"{rid} {bps / 1000:.0f} kbps" for rid, bps in sorted(rids.items()))
-        + f" (sum {sum(rids.values()) / 1000:.0f} kbps)"
+        + f" (sum {sum(rids.values()) / 1000:.0f} kbps); setup {setup} s"
     )
+    assert setup is not None and 0 < setup < 5
     assert abs(ours - theirs) / theirs <= 0.10
     assert ours > 300_000  # three layers of 720p/360p/180p, not one
     assert over == 0
