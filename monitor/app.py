@@ -32,6 +32,8 @@ from monitor.metrics import build_registry, collectors
 from monitor.polling.schedule import Polling
 from monitor.readiness import Readiness
 from monitor.reload import Reloader
+from monitor.remediation.audit import AuditLog
+from monitor.remediation.executor import Remediator
 from monitor.signals import Signals
 from monitor.signals.ice import IceSignal
 from monitor.state import Limits, RemovalHooks, Router, State, membership_table
@@ -80,6 +82,7 @@ class Runtime:
     readiness: Readiness
     reloader: Reloader
     signals: Signals
+    audit: AuditLog
 
     @property
     def config(self) -> Config:
@@ -104,6 +107,12 @@ def build_runtime(config: Config, config_path: Path | None = None) -> Runtime:
         telemetry=telemetry,
     )
     reloader = Reloader(live, config_path, telemetry)
+    audit = AuditLog(config.remediation.audit_log)
+
+    def follow_audit_path(new: Config) -> None:
+        audit.path = Path(new.remediation.audit_log)
+
+    reloader.hooks.append(follow_audit_path)
     reloader.hooks.append(lambda new: state.configure(target_names(new), state_limits(new)))
     reloader.hooks.append(lambda new: configure_logging(new.log.level, new.log.format))
     members = collectors(
@@ -123,6 +132,7 @@ def build_runtime(config: Config, config_path: Path | None = None) -> Runtime:
         readiness=Readiness(),
         reloader=reloader,
         signals=signals,
+        audit=audit,
     )
 
 
@@ -184,7 +194,18 @@ async def _janus(app: web.Application) -> AsyncIterator[None]:
 
         sync(runtime.config)
         runtime.reloader.hooks.append(sync)
+        remediator = Remediator(clients, runtime.audit, runtime.telemetry)
+
+        async def remediate() -> None:  # on the loop: the policy reads state
+            await remediator.tick(
+                runtime.config, runtime.state, runtime.signals.bitrate, time.monotonic()
+            )
+
+        app[SCHEDULER].add_job(
+            remediate, "interval", seconds=1.0, id="remediation", max_instances=1, coalesce=True
+        )
         yield
+        app[SCHEDULER].remove_job("remediation")
         runtime.reloader.hooks.remove(sync)
         await polling.close()
 
@@ -206,6 +227,7 @@ def add_routes(app: web.Application, webhook_path: str) -> None:
     app.router.add_get("/api/v1/servers", api.api_servers)
     app.router.add_get("/api/v1/rooms", api.api_rooms)
     app.router.add_get("/api/v1/publishers", api.api_publishers)
+    app.router.add_get("/api/v1/actions", api.api_actions)
     app.router.add_get("/api/v1/publishers/{server}/{room}/{id}", explain.explain_publisher)
     app.router.add_get("/api/v1/handles/{server}/{session}/{handle}", explain.explain_handle)
     app.router.add_get("/", endpoints.landing)
@@ -224,6 +246,7 @@ def build_app(runtime: Runtime) -> web.Application:
     app[web_keys.READINESS] = runtime.readiness
     app[web_keys.RELOAD] = runtime.reload
     app[web_keys.SIGNALS] = runtime.signals
+    app[web_keys.AUDIT] = runtime.audit
     app.cleanup_ctx.append(_scheduler)
     app.cleanup_ctx.append(_janus)
     app.on_shutdown.append(_close_sockets)

@@ -99,6 +99,9 @@ class Telemetry:
     polls: dict[str, PollStats] = field(default_factory=dict)
     state_dropped: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, reason)
     collector_failures: dict[str, int] = field(default_factory=dict)  # scrapes, by collector
+    remediation: dict[tuple[str, str, str], int] = field(
+        default_factory=dict
+    )  # server, action, outcome
 
     def keep_only(self, servers: set[str]) -> None:
         """Forget the event counters of servers no longer tracked (an unknown emitter that went
@@ -131,6 +134,10 @@ class Telemetry:
         if n:
             key = (kind, reason)
             self.state_dropped[key] = self.state_dropped.get(key, 0) + n
+
+    def remediated(self, server: str, action: str, outcome: str) -> None:
+        key = (server, action, outcome)
+        self.remediation[key] = self.remediation.get(key, 0) + 1
 
     def collector_failed(self, collector: str) -> None:
         self.collector_failures[collector] = self.collector_failures.get(collector, 0) + 1

@@ -150,6 +150,14 @@ class JanusHttpClient:
                     self._observer(RequestRecord(label, started, duration, error))
 
 
+def videoroom_id(value: str, string_ids: bool | None) -> int | str:
+    """A room or participant id as the VideoRoom takes it: an integer unless the plugin runs
+    with string_ids (state keeps every id as a string, janus-protocol.md §6)."""
+    if string_ids is not True and value.isdecimal() and len(value) <= 20 and int(value) < 2**64:
+        return int(value)
+    return value
+
+
 async def post_json(
     http: aiohttp.ClientSession,
     url: str,

@@ -14,6 +14,7 @@ from monitor.metrics.family import Collector
 from monitor.metrics.ice import IceCollector
 from monitor.metrics.polling import PollingCollector
 from monitor.metrics.quality import QualityCollector
+from monitor.metrics.remediation import RemediationCollector
 from monitor.metrics.reuse import ReuseCollector
 from monitor.metrics.servers import ServersCollector
 from monitor.metrics.videoroom import VideoRoomCollector
@@ -48,6 +49,7 @@ def collectors(
         IceCollector(telemetry, signals.ice),
         ReuseCollector(telemetry, state, signals.reuse),
         QualityCollector(telemetry, state, signals.quality),
+        RemediationCollector(telemetry),
     )
 
 

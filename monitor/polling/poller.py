@@ -54,6 +54,7 @@ from monitor.janus.errors import (
     JanusRequestError,
     PluginError,
 )
+from monitor.janus.wire import videoroom_id
 from monitor.state import PUBLISHER, State
 from monitor.telemetry import PollStats
 
@@ -68,11 +69,6 @@ MIN_MEDIA_STALE = 10.0  # seconds without media stats before a full handle_info 
 log = structlog.get_logger("monitor.poller")
 
 T = TypeVar("T")
-
-
-def _uint64(room: str) -> bool:
-    """A room id that a numeric (not string_ids) VideoRoom takes as an integer."""
-    return room.isdecimal() and len(room) <= 20 and int(room) < 2**64
 
 
 class TargetDown(Exception):
@@ -304,9 +300,7 @@ class Poller:
 
     async def _participants(self, room: str) -> None:
         server = self.state.servers.get(self.name)
-        wire: int | str = room
-        if (server is None or server.string_ids is not True) and _uint64(room):
-            wire = int(room)
+        wire = videoroom_id(room, server.string_ids if server is not None else None)
         try:
             asked_at, response = await self._ask(
                 partial(

@@ -10,7 +10,7 @@ from aiohttp import web
 from monitor.answers import json_response
 from monitor.state import Server
 from monitor.web.explain import publisher_signals
-from monitor.web.keys import CONFIG, STATE
+from monitor.web.keys import AUDIT, CONFIG, STATE
 
 
 def _servers(request: web.Request) -> list[Server]:
@@ -109,3 +109,11 @@ async def api_publishers(request: web.Request) -> web.Response:
                 }
             )
     return json_response({"publishers": out})
+
+
+async def api_actions(request: web.Request) -> web.Response:
+    """The recent remediation decisions, newest first (``?server=`` filters), as audited."""
+    wanted = request.query.get("server")
+    recent = [e for e in reversed(request.app[AUDIT].recent) if wanted in (None, e["server"])]
+    mode = request.app[CONFIG].current.remediation.mode
+    return json_response({"mode": mode, "actions": recent})

@@ -18,7 +18,7 @@ from monitor.signals import Signals
 from monitor.signals.bitrate import KINDS, over_cap
 from monitor.state import Server
 from monitor.state.model import Handle, Publisher
-from monitor.web.keys import CONFIG, SIGNALS, STATE
+from monitor.web.keys import AUDIT, CONFIG, SIGNALS, STATE
 
 
 def _candidate(candidate: Candidate) -> dict[str, Any]:
@@ -147,7 +147,11 @@ def _explain_handle(request: web.Request, server: Server, handle: Handle) -> dic
             "degraded": down.degraded(),
         },
         "reuse": sorted(signals.reuse.reused(server, key)),
-        "remediation": [],  # decisions about this participant (remediation, next)
+        "remediation": [
+            entry
+            for entry in request.app[AUDIT].recent
+            if entry["server"] == server.name and (entry["session_id"], entry["handle_id"]) == key
+        ],
     }
 
 

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.config import LiveConfig
 from monitor.readiness import Readiness
+from monitor.remediation.audit import AuditLog
 from monitor.signals import Signals
 from monitor.state import State
 
@@ -17,5 +18,6 @@ CONFIG = web.AppKey("web_config", LiveConfig)
 REGISTRY = web.AppKey("web_registry", CollectorRegistry)
 READINESS = web.AppKey("web_readiness", Readiness)
 SIGNALS = web.AppKey("web_signals", Signals)
+AUDIT = web.AppKey("web_audit", AuditLog)
 RELOAD: web.AppKey[Callable[[], str | None]] = web.AppKey("web_reload")
 """Reload the config file: None, or the error that kept the running config."""
