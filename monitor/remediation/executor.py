@@ -40,9 +40,13 @@ class Remediator:
         self.wall = wall
         self.ladders = Ladders()
         self.limiter = RateLimiter()
+        self._mode: str | None = None
 
     async def tick(self, config: Config, state: State, bitrate: BitrateSignal, now: float) -> int:
         """Decide and act; returns how many decisions were taken."""
+        if config.remediation.mode != self._mode:
+            # Steps decided in dry_run were never taken: enforce starts every ladder afresh.
+            self.ladders, self._mode = Ladders(), config.remediation.mode
         try:
             decisions = decide(state, bitrate, config, self.ladders, now)
         except Exception:  # a policy bug must not stop the daemon (nor the next tick)

@@ -376,3 +376,19 @@ async def subscribe(
 
     yield factory
     await _close_all(started)
+
+
+@pytest.fixture
+async def chromium(janus_lab: JanusLab) -> AsyncIterator[Any]:
+    """A headless Chromium (lab.chromium) in the lab namespace; missing, it fails under
+    CI=true and skips elsewhere."""
+    from lab.chromium import Chromium, chromium_binary
+
+    binary = chromium_binary()
+    if binary is None:
+        _unavailable("chromium is not installed (make test installs it as root)")
+    browser = await Chromium(binary or "").start()
+    try:
+        yield browser
+    finally:
+        await browser.close()

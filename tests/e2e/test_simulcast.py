@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 
-from lab.chromium import Chromium, ChromiumPublisher, chromium_binary
+from lab.chromium import Chromium, ChromiumPublisher
 from lab.janus import LabRoom
 from monitor.config import Secret
 from monitor.decode.media import stats_from_handle_info
 from monitor.janus.admin import AdminClient
-from tests.conftest import IN_CI, sample
+from tests.conftest import sample
 from tests.e2e.conftest import JanusLab
 
 pytestmark = pytest.mark.e2e
@@ -33,21 +32,6 @@ STEP = 1.0
 @pytest.fixture
 def janus_settings() -> dict[str, Any]:
     return {"rooms": (LabRoom(1234), LabRoom(ROOM, bitrate=0, bitrate_cap=False))}
-
-
-@pytest.fixture
-async def chromium(janus_lab: JanusLab) -> AsyncIterator[Chromium]:
-    binary = chromium_binary()
-    if binary is None:
-        message = "chromium is not installed (make test installs it as root)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    browser = await Chromium(binary).start()
-    try:
-        yield browser
-    finally:
-        await browser.close()
 
 
 async def test_simulcast_layers_are_summed_like_janus_receives_them(
