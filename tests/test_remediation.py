@@ -222,3 +222,15 @@ async def test_without_a_client_the_action_is_skipped(tmp_path: Path) -> None:
     await runner._carry_out(decision("cap_bitrate"), settings(), State(), 1.0)
     (entry,) = audited(path)
     assert entry["outcome"] == "skipped" and "janus_url" in entry["error"]
+
+
+async def test_a_restarted_daemon_keeps_and_shows_the_audit(tmp_path: Path) -> None:
+    """The audit file is appended to, never rewritten; a new AuditLog on it (a restart)
+    shows the earlier decisions and adds after them."""
+    path = tmp_path / "actions.jsonl"
+    first = AuditLog(str(path))
+    await first.write({"server": SERVER, "step": "cap_bitrate", "outcome": "applied"})
+    second = AuditLog(str(path))
+    assert [e["step"] for e in second.recent] == ["cap_bitrate"]
+    await second.write({"server": SERVER, "step": "kick", "outcome": "applied"})
+    assert [e["step"] for e in audited(path)] == ["cap_bitrate", "kick"]

@@ -22,6 +22,24 @@ class AuditLog:
         self.path = Path(path)
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
         self._lock = asyncio.Lock()  # lines go out whole and in order
+        self._load_recent()
+
+    def _load_recent(self) -> None:
+        """A restarted daemon shows the decisions already audited (the file stays intact)."""
+        try:
+            with self.path.open("rb") as audit:
+                audit.seek(0, os.SEEK_END)
+                audit.seek(max(0, audit.tell() - RECENT * 1024))
+                tail = audit.read().splitlines()
+        except OSError:
+            return
+        for line in tail[-RECENT:]:
+            try:
+                entry = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue  # a partial first line of the tail, or a damaged one
+            if isinstance(entry, dict) and "server" in entry:
+                self.recent.append(entry)
 
     async def write(self, entry: dict[str, Any]) -> None:
         line = orjson.dumps(loggable(entry)) + b"\n"
