@@ -43,7 +43,7 @@ run: deps
 	$(PY) -m lab.run
 
 bench: deps
-	$(PY) -m bench.ingest
+	$(PY) -m bench.ingest --repeat 3
 
 bench-admin: deps
 	$(PY) -m bench.admin_poll

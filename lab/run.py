@@ -9,6 +9,7 @@ Everything lives in one temp dir, deleted on exit unless ``--keep`` (kept on fai
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -42,19 +43,29 @@ JANUS_START_TIMEOUT = 15.0
 
 
 def say(message: str = "") -> None:
-    print(message, flush=True)
+    """Print, surviving a closed stdout (``make run | tee log`` then Ctrl-C closes the pipe):
+    a lost line must not stop the shutdown that follows it."""
+    try:
+        print(message, flush=True)
+    except (BrokenPipeError, OSError):
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the rest of the run
 
 
-def pick_ports(preferred: dict[str, int]) -> dict[str, int]:
-    """The preferred port for each name when it is free, otherwise some free port."""
+def pick_ports(preferred: dict[str, int]) -> tuple[dict[str, int], list[str]]:
+    """The preferred port for each name when it is free, otherwise some free port; and a
+    note for each one that was taken (an old daemon may still be running there)."""
     chosen: dict[str, int] = {}
+    notes: list[str] = []
     for name, port in preferred.items():
         if port in chosen.values() or not port_is_free(port):
+            wanted = port
             port = free_port()
             while port in chosen.values() or port in preferred.values():
                 port = free_port()
+            notes.append(f"port {wanted} ({name}) is taken: using {port} instead")
         chosen[name] = port
-    return chosen
+    return chosen, notes
 
 
 def daemon_config_yaml(daemon_port: int, cfg: JanusLabConfig) -> str:
@@ -139,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     tmp = Path(tempfile.mkdtemp(prefix="janus-monitor-lab-"))
-    ports = pick_ports(PREFERRED_PORTS)
+    ports, port_notes = pick_ports(PREFERRED_PORTS)
     cfg = JanusLabConfig(
         server_name=SERVER_NAME,
         http_port=ports["http"],
@@ -161,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = False
     try:
         say(f"lab dir {tmp}")
+        for note in port_notes:
+            say(f"note: {note}")
         say(f"starting the daemon on {daemon_url} ...")
         daemon = start_daemon(daemon_config, tmp, daemon_log)
         problem = wait_healthy(daemon, f"{daemon_url}/-/healthy", DAEMON_START_TIMEOUT, stop)
@@ -203,17 +216,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         say("stopping ...")
         return 0
     finally:
-        # Janus first, so its last events still reach the daemon; a second Ctrl-C is ignored.
+        # Stop everything first, print after: Janus first, so its last events still reach
+        # the daemon; a second Ctrl-C is ignored.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stopped = []
         if janus.pid is not None:
-            say(f"Janus stopped (exit code {janus.stop()})")
+            stopped.append(f"Janus stopped (exit code {janus.stop()})")
         if daemon is not None:
-            say(f"daemon stopped (exit code {stop_process_group(daemon)})")
+            stopped.append(f"daemon stopped (exit code {stop_process_group(daemon)})")
         if args.keep or failed:
-            say(f"lab dir kept: {tmp}")
+            stopped.append(f"lab dir kept: {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-            say(f"lab dir removed: {tmp} (use --keep to keep it)")
+            stopped.append(f"lab dir removed: {tmp} (use --keep to keep it)")
+        for line in stopped:
+            say(line)
 
 
 def banner(

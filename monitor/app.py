@@ -91,6 +91,10 @@ class Runtime:
     def reload(self) -> str | None:
         return self.reloader.reload()
 
+    def reload_answer(self) -> tuple[str | None, list[str]]:
+        error = self.reloader.reload()
+        return error, [] if error is not None else list(self.reloader.needs_restart)
+
 
 def build_runtime(config: Config, config_path: Path | None = None) -> Runtime:
     live = LiveConfig(config)
@@ -244,7 +248,7 @@ def build_app(runtime: Runtime) -> web.Application:
     app[web_keys.CONFIG] = runtime.live
     app[web_keys.REGISTRY] = runtime.registry
     app[web_keys.READINESS] = runtime.readiness
-    app[web_keys.RELOAD] = runtime.reload
+    app[web_keys.RELOAD] = runtime.reload_answer
     app[web_keys.SIGNALS] = runtime.signals
     app[web_keys.AUDIT] = runtime.audit
     app.cleanup_ctx.append(_scheduler)

@@ -25,6 +25,7 @@ class Reloader:
         self.path = path
         self.telemetry = telemetry
         self.hooks: list[ApplyHook] = []
+        self.needs_restart: list[str] = []  # keys the last reload changed but cannot apply
 
     def reload(self) -> str | None:
         """Re-read the config file; on error keep the running config and return the message."""
@@ -49,6 +50,7 @@ class Reloader:
             )
             if before != after
         ]
+        self.needs_restart = ignored
         try:
             self.apply(new)
         except Exception as exc:

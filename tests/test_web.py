@@ -236,3 +236,14 @@ async def test_an_unreachable_target_is_down_and_the_daemon_keeps_serving() -> N
         assert sample(m, "janus_monitor_poll_errors_total", server=SERVER, request="info") >= 1
         status, _ = await reload(daemon)  # still serving the rest
         assert status == 500  # no config file: but it answered
+
+
+async def test_a_reload_that_changes_listen_says_it_needs_a_restart(tmp_path: Path) -> None:
+    """The new listen address is not applied live: the answer and the running config say so."""
+    path = tmp_path / "janus-monitor.yml"
+    path.write_text(f"listen: 127.0.0.1:9720\ntargets: [{{name: {SERVER}}}]\n")
+    async for daemon in run_daemon(load_config(path), path):
+        path.write_text(f"listen: 127.0.0.1:9731\ntargets: [{{name: {SERVER}}}]\n")
+        status, answer = await reload(daemon)
+        assert (status, answer) == (200, {"status": "reloaded", "needs_restart": ["listen"]})
+        assert daemon.runtime.config.listen == "127.0.0.1:9720"

@@ -46,19 +46,25 @@ PUBLIC_IP = GaugeFamily(
     ("server",),
 )
 SESSIONS = GaugeFamily("janus_sessions", "Live sessions.", ("server",))
+IDENTITY_MISMATCH = GaugeFamily(
+    "janus_monitor_identity_mismatch",
+    "1 when a target's Janus reports another server_name than the target's name: its events "
+    "arrive under that name (set general.server_name, or rename the target).",
+    ("server", "server_name"),
+)
 HANDLES = GaugeFamily("janus_handles", "Live plugin handles.", ("server", "plugin"))
 
 
 class ServersCollector(Collector):
     name = "servers"
-    families = (UP, INFO, PUBLIC_IP, SESSIONS, HANDLES)
+    families = (UP, INFO, PUBLIC_IP, SESSIONS, HANDLES, IDENTITY_MISMATCH)
 
     def __init__(self, telemetry: Telemetry, state: State) -> None:
         super().__init__(telemetry)
         self.state = state
 
     def builders(self) -> Iterable[Builder]:
-        return (self._identity, self._sessions)
+        return (self._identity, self._sessions, self._mismatches)
 
     def _identity(self) -> Iterator[Metric]:
         up, info, public_ip = UP.new(), INFO.new(), PUBLIC_IP.new()
@@ -71,6 +77,14 @@ class ServersCollector(Collector):
                 info.add_metric([name, version, server.info.server_name or ""], 1)
                 public_ip.add_metric([name], int(bool(server.info.public_ip)))
         yield from (up, info, public_ip)
+
+    def _mismatches(self) -> Iterator[Metric]:
+        mismatch = IDENTITY_MISMATCH.new()
+        for name, server in sorted(self.state.servers.items()):
+            reported = server.info.server_name if server.info is not None else None
+            if server.configured and reported and reported != name:
+                mismatch.add_metric([name, reported], 1)
+        yield mismatch
 
     def _sessions(self) -> Iterator[Metric]:
         sessions, handles = SESSIONS.new(), HANDLES.new()

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from functools import partial
 from itertools import zip_longest
 from typing import TypeVar
@@ -55,6 +54,7 @@ from monitor.janus.errors import (
     PluginError,
 )
 from monitor.janus.wire import videoroom_id
+from monitor.polling.report import PollLog, PollReport
 from monitor.state import PUBLISHER, State
 from monitor.telemetry import PollStats
 
@@ -79,16 +79,6 @@ class PollOver(Exception):
     """The budget allows no more requests before this poll's end."""
 
 
-@dataclass(slots=True)
-class PollReport:
-    requests: int = 0
-    busy: float = 0.0
-    handles_listed: int = 0
-    handles_explained: int = 0
-    rooms_checked: int = 0
-    media_fetched: int = 0
-
-
 class Poller:
     def __init__(
         self,
@@ -108,6 +98,7 @@ class Poller:
         self.wall = wall
         self.sleep = sleep
         self.polls = 0
+        self._poll_log = PollLog()
         self.videoroom = True  # False once Janus says the plugin is not loaded
         self._next_request = 0.0
         self._deadline = 0.0
@@ -172,26 +163,7 @@ class Poller:
         return None
 
     def _log(self, duration: float, error: str | None) -> None:
-        server = self.state.servers.get(self.name)
-        report = self._report
-        fields = {
-            "server": self.name,
-            "up": self.stats.up,
-            "duration_ms": round(duration * 1000, 1),
-            "requests": report.requests,
-            "busy_ms": round(report.busy * 1000, 2),
-            "budget_used": round(self.stats.budget_used(self.clock()), 4),
-            "sessions": len(server.sessions) if server else 0,
-            "handles": server.handle_count if server else 0,
-            "handles_listed": report.handles_listed,
-            "handles_explained": report.handles_explained,
-            "rooms_checked": report.rooms_checked,
-            "media_fetched": report.media_fetched,
-        }
-        if error is not None:
-            log.warning("poll", error=error, **fields)
-        else:
-            log.info("poll", **fields)
+        self._poll_log.log(self, self.state.servers.get(self.name), duration, error)
 
     # --- requests ----------------------------------------------------------------------------
 

@@ -30,9 +30,11 @@ async def ready(request: web.Request) -> web.Response:
 
 
 async def reload(request: web.Request) -> web.Response:
-    error = request.app[RELOAD]()
+    error, needs_restart = request.app[RELOAD]()
     if error is not None:
         return json_response({"error": error}, 500)
+    if needs_restart:  # applied, except these: they keep their running values
+        return json_response({"status": "reloaded", "needs_restart": needs_restart})
     return json_response({"status": "reloaded"})
 
 

@@ -19,5 +19,6 @@ REGISTRY = web.AppKey("web_registry", CollectorRegistry)
 READINESS = web.AppKey("web_readiness", Readiness)
 SIGNALS = web.AppKey("web_signals", Signals)
 AUDIT = web.AppKey("web_audit", AuditLog)
-RELOAD: web.AppKey[Callable[[], str | None]] = web.AppKey("web_reload")
-"""Reload the config file: None, or the error that kept the running config."""
+RELOAD: web.AppKey[Callable[[], tuple[str | None, list[str]]]] = web.AppKey("web_reload")
+"""Reload the config file: (None, or the error that kept the running config; the keys that
+changed but need a restart)."""
