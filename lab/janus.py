@@ -111,6 +111,7 @@ class JanusLabConfig:
     evh_ws_backend: str | None = None
     evh_ws_subprotocol: str | None = None  # None leaves Janus's default, janus-event-handlers
     stats_period: int = 1
+    events_broadcast: bool = True  # janus.jcfg events.broadcast: False sends no event at all
     combine_media_stats: bool = False
     ice_enforce_list: str | None = None
     ignore_mdns: bool = True
@@ -339,7 +340,7 @@ def write_janus_config(conf_dir: Path, cfg: JanusLabConfig) -> Path:
         _group(
             "events",
             {
-                "broadcast": True,
+                "broadcast": cfg.events_broadcast,
                 "stats_period": cfg.stats_period,
                 "combine_media_stats": cfg.combine_media_stats,
                 "disable": disabled("events", keep_event_handlers(cfg)),

@@ -24,6 +24,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", required=True, metavar="FILE")
     check = commands.add_parser("check-config", help="validate a config file")
     check.add_argument("file", metavar="FILE")
+    doctor = commands.add_parser(
+        "doctor", help="check every target through its Admin API; exit 1 on an error"
+    )
+    doctor.add_argument("--config", required=True, metavar="FILE")
     return parser
 
 
@@ -42,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"janus-monitor: invalid config: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    if args.command == "doctor":
+        from monitor.doctor import doctor  # the Janus clients are not needed by check-config
+
+        configure_logging("error", "console")
+        return asyncio.run(doctor(config))
     configure_logging(config.log.level, config.log.format)
     from monitor.app import serve  # the server stack is not needed by check-config
 

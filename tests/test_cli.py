@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from monitor import __version__
 from tests.conftest import metric_samples, sample
@@ -119,3 +120,18 @@ def test_run_reports_a_busy_port(tmp_path: Path) -> None:
         )
     assert out.returncode == 1
     assert f"cannot serve on 127.0.0.1:{port}" in out.stderr
+
+
+def test_doctor_names_an_unreachable_target_and_exits_1(tmp_path: Path, capsys: Any) -> None:
+    """doctor with a target whose Admin API does not answer: one error finding, exit 1, no
+    traceback and no secret."""
+    from monitor.cli import main
+
+    config = tmp_path / "janus-monitor.yml"
+    config.write_text(
+        "targets: [{name: j1, admin_url: 'http://127.0.0.1:9/admin', admin_secret: s3cr3t-x}]\n"
+    )
+    assert main(["doctor", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert "ERROR   j1: the Admin API does not answer" in out
+    assert "s3cr3t-x" not in out and "Traceback" not in out
