@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := python3-venv python3-pip janus prometheus iproute2 procps chromium
+APT_PACKAGES := python3-venv python3-pip janus prometheus prometheus-alertmanager iproute2 procps chromium
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint deps apt-deps bench bench-admin bench-hostile clean
