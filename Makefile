@@ -37,6 +37,7 @@ lint: deps
 	$(VENV)/bin/ruff format --check monitor lab bench tests tools
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/hadolint Dockerfile
 	$(PY) -m tools.module_size
 
 run: deps

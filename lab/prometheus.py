@@ -84,11 +84,13 @@ def _serve(name: str, args: list[str], port: int, work: Path) -> Service:
     return service
 
 
-def start_alertmanager(work: Path, config: Path = ALERTMANAGER_CONFIG) -> Service:
+def start_alertmanager(
+    work: Path, config: Path = ALERTMANAGER_CONFIG, port: int | None = None
+) -> Service:
     exe = binary("prometheus-alertmanager", "alertmanager")
     if exe is None:
         raise FileNotFoundError("prometheus-alertmanager is not installed")
-    port = free_port()
+    port = port or free_port()
     (work / "alertmanager").mkdir(parents=True, exist_ok=True)
     args = [exe, f"--config.file={config}", f"--storage.path={work / 'alertmanager'}",
             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]  # fmt: skip
@@ -97,13 +99,13 @@ def start_alertmanager(work: Path, config: Path = ALERTMANAGER_CONFIG) -> Servic
 
 def start_prometheus(
     work: Path, daemon: str, rules: Path = RULES, alertmanager: str | None = None,
-    interval: str = "1s",
+    interval: str = "1s", port: int | None = None,
 ) -> Service:  # fmt: skip
     """``daemon`` and ``alertmanager`` are host:port."""
     exe = binary("prometheus")
     if exe is None:
         raise FileNotFoundError("prometheus is not installed")
-    port = free_port()
+    port = port or free_port()
     alerting = (
         f"alerting:\n  alertmanagers:\n    - static_configs: [{{targets: ['{alertmanager}']}}]\n"
         if alertmanager

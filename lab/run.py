@@ -33,11 +33,13 @@ from lab.janus import (
     stop_process_group,
     write_janus_config,
 )
+from lab.prometheus import Service, start_alertmanager, start_prometheus
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVER_NAME = "janus-local"
 WEBHOOK_PATH = "/events"
-PREFERRED_PORTS = {"daemon": 9720, "http": 8088, "admin": 7088, "ws": 8188}
+PREFERRED_PORTS = {"daemon": 9720, "http": 8088, "admin": 7088, "ws": 8188,
+                   "prometheus": 9090, "alertmanager": 9093}  # fmt: skip
 DAEMON_START_TIMEOUT = 20.0
 JANUS_START_TIMEOUT = 15.0
 
@@ -169,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     janus = JanusProcess(cfg)
     daemon: subprocess.Popen[bytes] | None = None
+    services: list[Service] = []
     failed = False
     try:
         say(f"lab dir {tmp}")
@@ -193,11 +196,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(f"error: {exc}")
             return 1
 
+        try:
+            alertmanager = start_alertmanager(tmp, port=ports["alertmanager"])
+            prometheus = start_prometheus(
+                tmp, f"127.0.0.1:{ports['daemon']}", alertmanager=alertmanager.url[7:],
+                interval="5s", port=ports["prometheus"],
+            )  # fmt: skip
+            services.extend((prometheus, alertmanager))
+        except (FileNotFoundError, RuntimeError) as exc:
+            say(f"note: no Prometheus / Alertmanager ({exc}); the daemon and Janus run alone")
         say(
             banner(
                 tmp, daemon_url, daemon.pid, janus, daemon_config, conf_dir, daemon_log, janus_log
             )
         )
+        for service in services:
+            say(f"  {service.name:<13}{service.url}   (log {service.log})")
+        if services:
+            say("  the alert rules are loaded: see Prometheus /alerts and Alertmanager /#/alerts")
         while not stop.wait(0.5):
             if not janus.running:
                 failed = True
@@ -220,6 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the daemon; a second Ctrl-C is ignored.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         stopped = []
+        for service in services:
+            service.stop()
+            stopped.append(f"{service.name} stopped")
         if janus.pid is not None:
             stopped.append(f"Janus stopped (exit code {janus.stop()})")
         if daemon is not None:
@@ -262,7 +281,7 @@ def banner(
             f"  configs        {daemon_config}  {conf_dir}/",
             f"  logs           {daemon_log}  {janus_log}",
             "",
-            "Ctrl-C (or SIGTERM) stops Janus, then the daemon.",
+            "Ctrl-C (or SIGTERM) stops Prometheus, Alertmanager, Janus, then the daemon.",
         ]
     )
 
