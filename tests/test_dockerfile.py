@@ -65,3 +65,23 @@ def test_the_install_steps_work(tmp_path: Path) -> None:
     )  # fmt: skip
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.startswith("config OK")
+
+
+def test_the_image_installs_as_the_readme_does() -> None:
+    """The README's install commands and the Dockerfile's RUN steps are the same two pip
+    commands (build the wheel, install it from the wheel folder only), folders aside."""
+    readme = (ROOT / "README.md").read_text()
+    runs = "\n".join(rest for w, rest in instructions() if w == "RUN")
+
+    def pip_steps(text: str, folder: str) -> list[str]:
+        found = re.findall(r"pip (wheel|install) ([^\n&#]*)", text)
+        steps = [
+            f"{verb} {' '.join(args.replace(folder, 'WHEELS').split())}" for verb, args in found
+        ]
+        return [s.replace("--no-cache-dir ", "") for s in steps if "--upgrade pip" not in s]
+
+    assert pip_steps(readme, "wheels") == [
+        "wheel --wheel-dir WHEELS .",
+        "install --no-index --find-links WHEELS janus-monitor",
+    ]
+    assert pip_steps(runs, "/wheels") == pip_steps(readme, "wheels")
