@@ -6,6 +6,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv python3-pip janus prometheus prometheus-alertmanager iproute2 procps chromium
 STAMP := $(VENV)/.installed
+# Wheels of the project, its dependencies and its build backend, built while the network is
+# reachable: the tests run in a network namespace with no route out, and rebuild from these.
+WHEELS := $(VENV)/wheels
 
 .PHONY: run test lint deps apt-deps bench bench-admin bench-hostile clean
 
@@ -27,7 +30,11 @@ $(STAMP): pyproject.toml | apt-deps
 	$(PY) -m pip install -q -e '.[test,lint]'
 	touch $(STAMP)
 
-deps: apt-deps $(STAMP)
+$(WHEELS)/.built: pyproject.toml | $(STAMP)
+	$(PY) -m pip wheel -q --wheel-dir $(WHEELS) . 'setuptools>=68'
+	touch $@
+
+deps: apt-deps $(STAMP) $(WHEELS)/.built
 
 test: deps
 	$(PY) -m pytest -q
