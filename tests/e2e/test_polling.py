@@ -106,15 +106,15 @@ async def test_a_daemon_started_late_learns_everything_from_polls(
     subscribe: SubscribeFactory,
     daemon_config_dict: dict[str, Any],
 ) -> None:
-    """A daemon started after the participants joined, with no events, shows them within one
-    reconcile_interval, takes publisher stats from handle_info, and drops them when they go."""
+    """A daemon started after the participants joined, with no events, shows them within the
+    polls of one reconcile_interval, takes publisher stats from handle_info, and drops them
+    when they go."""
     people = await participants(publish, subscribe)
     alice, bob = people[0], people[1]
     config = make_config(yaml.safe_dump(daemon_config_dict, sort_keys=False))
     reconcile = config.targets[0].reconcile_interval
     name = janus_lab.name
     async for late in run_daemon(config):
-        started = asyncio.get_running_loop().time()
 
         async def shows_them(late: Daemon = late) -> None:
             samples = await late.metrics()
@@ -131,8 +131,13 @@ async def test_a_daemon_started_late_learns_everything_from_polls(
             assert server["handles_unexplained"] == 0
 
         await janus_lab.eventually(shows_them, "the late daemon shows the room")
-        took = asyncio.get_running_loop().time() - started
-        assert took <= reconcile, took
+        # Counted in polls, not seconds, so a loaded machine does not fail it: the first poll
+        # lists sessions and rooms, a handle is explained one poll interval after it was
+        # listed, and one more poll is allowed for the budget's pacing.
+        polls = gauge(
+            await late.metrics(), "janus_monitor_poll_duration_seconds_count", server=name
+        )
+        assert polls <= reconcile / config.targets[0].poll_interval + 1, polls
         state = late.runtime.state.servers[name]
         assert state.last_event_timestamp == 0  # it never got an event
 
