@@ -54,6 +54,18 @@ def say(message: str = "") -> None:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the rest of the run
 
 
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGINT (Ctrl-C) or SIGTERM: the lab then stops things in order."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    return stop
+
+
 def pick_ports(preferred: dict[str, int]) -> tuple[dict[str, int], list[str]]:
     """The preferred port for each name when it is free, otherwise some free port; and a
     note for each one that was taken (an old daemon may still be running there)."""
@@ -143,13 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = stop_on_signals()
 
     tmp = Path(tempfile.mkdtemp(prefix="janus-monitor-lab-"))
     ports, port_notes = pick_ports(PREFERRED_PORTS)

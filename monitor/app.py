@@ -21,7 +21,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 
 from monitor.config import Config, LiveConfig, split_host_port
+from monitor.fleet.ownership import Ownership
+from monitor.fleet.topology import member_id
 from monitor.ingest import keys as ingest_keys
+from monitor.ingest.amqp import AmqpReceiver
 from monitor.ingest.http import receive_events
 from monitor.ingest.pipeline import Pipeline
 from monitor.ingest.ws import receive_event_socket
@@ -34,6 +37,7 @@ from monitor.readiness import Readiness
 from monitor.reload import Reloader
 from monitor.remediation.audit import AuditLog
 from monitor.remediation.executor import Remediator
+from monitor.scope import Scope
 from monitor.signals import Signals
 from monitor.signals.ice import IceSignal
 from monitor.state import Limits, RemovalHooks, Router, State, membership_table
@@ -83,6 +87,8 @@ class Runtime:
     reloader: Reloader
     signals: Signals
     audit: AuditLog
+    scope: Scope
+    ownership: Ownership | None
 
     @property
     def config(self) -> Config:
@@ -103,13 +109,19 @@ def build_runtime(config: Config, config_path: Path | None = None) -> Runtime:
     router = Router()  # signals register here, before the state's own appliers are added
     signals = Signals(ice=IceSignal(lambda: live.current.signals.setup_timeout))
     signals.register(router, hooks)
+    ownership = (
+        Ownership(member_id(), config.amqp.shards, config.amqp.probe_interval, time.monotonic())
+        if config.amqp
+        else None
+    )
     state = State(
         state_limits(config),
-        target_names(config),
+        () if ownership else target_names(config),
         table=membership_table(router),
         hooks=hooks,
         telemetry=telemetry,
     )
+    scope = Scope(live, state, telemetry, state_limits, ownership)
     reloader = Reloader(live, config_path, telemetry)
     audit = AuditLog(config.remediation.audit_log)
 
@@ -117,7 +129,7 @@ def build_runtime(config: Config, config_path: Path | None = None) -> Runtime:
         audit.path = Path(new.remediation.audit_log)
 
     reloader.hooks.append(follow_audit_path)
-    reloader.hooks.append(lambda new: state.configure(target_names(new), state_limits(new)))
+    reloader.hooks.append(scope.apply)
     reloader.hooks.append(lambda new: configure_logging(new.log.level, new.log.format))
     members = collectors(
         state,
@@ -125,6 +137,8 @@ def build_runtime(config: Config, config_path: Path | None = None) -> Runtime:
         lambda: live.current.signals.expose_display,
         signals=signals,
         tolerance=lambda: live.current.remediation.over_bitrate.tolerance,
+        fleet=ownership,
+        targets=lambda: target_names(live.current),
     )
     return Runtime(
         live=live,
@@ -137,6 +151,8 @@ def build_runtime(config: Config, config_path: Path | None = None) -> Runtime:
         reloader=reloader,
         signals=signals,
         audit=audit,
+        scope=scope,
+        ownership=ownership,
     )
 
 
@@ -145,8 +161,12 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
     scheduler = AsyncIOScheduler()
 
     async def sweep() -> None:  # a coroutine, so it runs on the loop that owns the state
-        dropped = runtime.state.sweep(time.monotonic())
+        now = time.monotonic()
+        dropped = runtime.state.sweep(now)
         runtime.telemetry.keep_only(set(runtime.state.servers))
+        if runtime.ownership is not None:
+            horizon = now - runtime.config.limits.stale_after
+            runtime.ownership.forget_emitters(set(target_names(runtime.config)), horizon)
         if dropped:
             log.info("state_swept", dropped=dropped, tracked=runtime.state.tracked())
 
@@ -193,17 +213,17 @@ async def _janus(app: web.Application) -> AsyncIterator[None]:
         )
 
         def sync(config: Config) -> None:
-            clients.sync(config.targets)  # first: pollers (re)start with the new clients
-            polling.sync(config.targets)
+            clients.sync(config.targets)  # before the scope: pollers start with the new clients
 
         sync(runtime.config)
-        runtime.reloader.hooks.append(sync)
+        runtime.scope.polling = polling
+        runtime.scope.apply()
+        runtime.reloader.hooks.insert(0, sync)
         remediator = Remediator(clients, runtime.audit, runtime.telemetry)
 
         async def remediate() -> None:  # on the loop: the policy reads state
-            await remediator.tick(
-                runtime.config, runtime.state, runtime.signals.bitrate, time.monotonic()
-            )
+            config = runtime.scope.remediable(runtime.config)
+            await remediator.tick(config, runtime.state, runtime.signals.bitrate, time.monotonic())
 
         app[SCHEDULER].add_job(
             remediate, "interval", seconds=1.0, id="remediation", max_instances=1, coalesce=True
@@ -211,7 +231,31 @@ async def _janus(app: web.Application) -> AsyncIterator[None]:
         yield
         app[SCHEDULER].remove_job("remediation")
         runtime.reloader.hooks.remove(sync)
+        runtime.scope.polling = None
         await polling.close()
+
+
+async def _amqp(app: web.Application) -> AsyncIterator[None]:
+    """With ``amqp`` set: consume the shard queues until shutdown."""
+    runtime = app[RUNTIME_KEY]
+    amqp, ownership = runtime.config.amqp, runtime.ownership
+    if amqp is None or ownership is None:
+        yield
+        return
+    gate = "amqp: first connection to the broker"
+    runtime.readiness.wait_for(gate)
+    receiver = AmqpReceiver(
+        amqp,
+        runtime.pipeline,
+        ownership,
+        on_scope=runtime.scope.apply,
+        targets=lambda: target_names(runtime.config),
+        max_body_bytes=runtime.config.webhook.max_body_bytes,
+        on_connected=lambda: runtime.readiness.passed(gate),
+    )
+    receiver.start()
+    yield
+    await receiver.close()
 
 
 async def _close_sockets(app: web.Application) -> None:
@@ -253,6 +297,7 @@ def build_app(runtime: Runtime) -> web.Application:
     app[web_keys.AUDIT] = runtime.audit
     app.cleanup_ctx.append(_scheduler)
     app.cleanup_ctx.append(_janus)
+    app.cleanup_ctx.append(_amqp)
     app.on_shutdown.append(_close_sockets)
     add_routes(app, runtime.config.webhook.path)
     return app

@@ -28,7 +28,28 @@ def _parser() -> argparse.ArgumentParser:
         "doctor", help="check every target through its Admin API; exit 1 on an error"
     )
     doctor.add_argument("--config", required=True, metavar="FILE")
+    doctor.add_argument(
+        "--janus-config",
+        action="append",
+        default=[],
+        metavar="[TARGET=]DIR",
+        help="a Janus's config folder, to check its rabbitmqevh settings (repeat per target; "
+        "TARGET= may be left out when there is one target)",
+    )
     return parser
+
+
+def janus_config_dirs(values: list[str], targets: list[str]) -> dict[str, Path]:
+    """``--janus-config`` values -> {target: folder}; raises ValueError naming the problem."""
+    folders: dict[str, Path] = {}
+    for value in values:
+        name, sep, folder = value.partition("=")
+        if not sep:
+            if len(targets) != 1:
+                raise ValueError(f"--janus-config {value}: say which target, as TARGET=DIR")
+            name, folder = targets[0], value
+        folders[name] = Path(folder)
+    return folders
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,8 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "doctor":
         from monitor.doctor import doctor  # the Janus clients are not needed by check-config
 
+        try:
+            folders = janus_config_dirs(args.janus_config, [t.name for t in config.targets])
+        except ValueError as exc:
+            print(f"janus-monitor: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
         configure_logging("error", "console")
-        return asyncio.run(doctor(config))
+        return asyncio.run(doctor(config, janus_configs=folders))
     configure_logging(config.log.level, config.log.format)
     from monitor.app import serve  # the server stack is not needed by check-config
 

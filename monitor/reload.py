@@ -47,6 +47,7 @@ class Reloader:
             for key, before, after in (
                 ("listen", old.listen, new.listen),
                 ("webhook.path", old.webhook.path, new.webhook.path),
+                ("amqp", old.amqp, new.amqp),
             )
             if before != after
         ]
@@ -66,9 +67,14 @@ class Reloader:
         return None
 
     def apply(self, config: Config) -> None:
-        # listen and webhook.path are bound at startup; keep them so the running app matches.
+        # listen, webhook.path and the broker connection are bound at startup; keep them so
+        # the running app matches.
         running = self.live.current
-        if running.listen != config.listen or running.webhook.path != config.webhook.path:
+        if (
+            running.listen != config.listen
+            or running.webhook.path != config.webhook.path
+            or running.amqp != config.amqp
+        ):
             config = _keep_bound(config, running)
         self.live.current = config
         for hook in self.hooks:
@@ -79,4 +85,4 @@ class Reloader:
 
 def _keep_bound(new: Config, running: Config) -> Config:
     webhook = dataclasses.replace(new.webhook, path=running.webhook.path)
-    return dataclasses.replace(new, listen=running.listen, webhook=webhook)
+    return dataclasses.replace(new, listen=running.listen, webhook=webhook, amqp=running.amqp)

@@ -85,14 +85,19 @@ def series(
     return [dict(labels) for (n, labels) in samples if n == name]
 
 
+def unavailable(message: str) -> None:
+    """A missing dependency fails under CI=true and skips elsewhere."""
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def require_tool(name: str) -> str:
-    """Path of an external tool; a missing one fails under CI=true and skips elsewhere."""
+    """Path of an external tool (see ``unavailable``)."""
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed (make test installs it as root)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"{name} is not installed (make test installs it as root)")
+        raise AssertionError("unreachable")  # pragma: no cover
     return path
 
 

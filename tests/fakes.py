@@ -252,3 +252,19 @@ async def serve_fake_admin(secret: str) -> AsyncIterator[FakeAdminServer]:
     finally:
         server.release.set()
         await runner.cleanup()
+
+
+class FakePolling:
+    """Stands in for ``monitor.polling.schedule.Polling`` where only its scope matters: which
+    targets it polls, and which have finished a poll."""
+
+    def __init__(self) -> None:
+        self.targets: tuple[Any, ...] = ()
+        self.completed: set[str] = set()
+
+    def sync(self, targets: tuple[Any, ...]) -> None:
+        self.targets = targets
+        self.completed &= {t.name for t in targets}
+
+    def polled_once(self, name: str) -> bool:
+        return name in self.completed

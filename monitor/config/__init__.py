@@ -3,6 +3,8 @@
 from monitor.config.loader import expand_env, load_config, parse_config
 from monitor.config.model import (
     ACTION_NAMES,
+    AmqpConfig,
+    AmqpTlsConfig,
     BasicAuth,
     Config,
     LimitsConfig,
@@ -20,6 +22,7 @@ from monitor.config.values import (
     Secret,
     parse_duration,
     parse_share,
+    redact_url,
     split_host_port,
     valid_server_name,
 )
@@ -27,6 +30,8 @@ from monitor.config.values import (
 __all__ = [
     "ACTION_NAMES",
     "MAX_SERVER_NAME",
+    "AmqpConfig",
+    "AmqpTlsConfig",
     "BasicAuth",
     "Config",
     "ConfigError",
@@ -44,6 +49,7 @@ __all__ = [
     "parse_config",
     "parse_duration",
     "parse_share",
+    "redact_url",
     "split_host_port",
     "valid_server_name",
 ]

@@ -17,6 +17,9 @@ from monitor.config.values import (
     at_least,
     one_of,
     positive,
+    redact_url,
+    valid_amqp_url,
+    valid_exchange_name,
     valid_listen,
     valid_regex,
     valid_server_name,
@@ -104,6 +107,48 @@ class RemediationConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AmqpTlsConfig:
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    verify_peer: bool = True
+
+
+MAX_SHARDS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class AmqpConfig:
+    """Consuming rabbitmqevh events from RabbitMQ, one shard queue per consumer (SPEC)."""
+
+    url: Annotated[
+        Secret,
+        Check(
+            lambda v: valid_amqp_url(v.reveal()),
+            "must be an amqp:// or amqps:// URL with a host, "
+            "e.g. amqp://janus-monitor:${AMQP_PASSWORD}@127.0.0.1:5672/%2F",
+        ),
+    ]
+    exchange: Annotated[
+        str,
+        Check(
+            valid_exchange_name,
+            "must be 1 to 200 bytes of printable characters, not starting with amq.",
+        ),
+    ] = "janus-events"
+    shards: Annotated[
+        int, Check(lambda v: 1 <= v <= MAX_SHARDS, f"must be from 1 to {MAX_SHARDS}")
+    ] = 8
+    prefetch: Annotated[int, Check(lambda v: 1 <= v <= 65535, "must be from 1 to 65535")] = 200
+    tls: AmqpTlsConfig = field(default_factory=AmqpTlsConfig)
+    # How often each daemon probes every shard and target: ownership is learned from what
+    # arrives, so a standby that takes a shard over knows it within about this long.
+    probe_interval: Annotated[
+        Duration, Check(lambda v: 0.1 <= v <= 60, "must be from 100ms to 60s")
+    ] = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     listen: Annotated[
         str, Check(valid_listen, "must be host:port, e.g. 127.0.0.1:9720 or [::1]:9720")
@@ -114,6 +159,7 @@ class Config:
     signals: SignalsConfig = field(default_factory=SignalsConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     remediation: RemediationConfig = field(default_factory=RemediationConfig)
+    amqp: AmqpConfig | None = None
 
     def target(self, name: str) -> TargetConfig | None:
         for target in self.targets:
@@ -125,9 +171,15 @@ class Config:
         """One line for check-config and the startup log; never shows a secret."""
         auth = " (basic auth)" if self.webhook.basic_auth else ""
         names = ", ".join(t.name for t in self.targets) or "none"
+        amqp = (
+            f", amqp {redact_url(self.amqp.url.reveal())} exchange {self.amqp.exchange} "
+            f"({self.amqp.shards} shards)"
+            if self.amqp
+            else ""
+        )
         return (
             f"listen {self.listen}, webhook {self.webhook.path}{auth}, "
-            f"{len(self.targets)} target(s): {names}, remediation {self.remediation.mode}"
+            f"{len(self.targets)} target(s): {names}, remediation {self.remediation.mode}{amqp}"
         )
 
 

@@ -157,6 +157,39 @@ def valid_http_url(value: str) -> bool:
         return False
 
 
+def valid_amqp_url(value: str) -> bool:
+    """amqp:// or amqps://, with a host; user and password are allowed (they are secrets)."""
+    try:
+        parts = urlsplit(value)
+        return parts.scheme in ("amqp", "amqps") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # an unclosed [ipv6 literal, a port that is not a number
+        return False
+
+
+def redact_url(value: str) -> str:
+    """The URL with its password replaced, for logs, the API and check-config."""
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<invalid URL>"
+    host = f"[{host}]" if ":" in host else host
+    user = (
+        f"{parts.username}:***@"
+        if parts.password
+        else f"{parts.username}@"
+        if parts.username
+        else ""
+    )
+    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+
+
+def valid_exchange_name(value: str) -> bool:
+    """AMQP short strings: at most 255 bytes; the shard queues add their suffix to it."""
+    return 0 < len(value.encode()) <= 200 and value.isprintable() and not value.startswith("amq.")
+
+
 def valid_regex(value: str | None) -> bool:
     if value is None:
         return True

@@ -8,9 +8,11 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
 
+from monitor.fleet.ownership import Ownership
 from monitor.metrics.bitrate import BitrateCollector
 from monitor.metrics.daemon import DaemonCollector
 from monitor.metrics.family import Collector
+from monitor.metrics.fleet import FleetCollector
 from monitor.metrics.ice import IceCollector
 from monitor.metrics.polling import PollingCollector
 from monitor.metrics.quality import QualityCollector
@@ -33,6 +35,8 @@ def collectors(
     *,
     signals: Signals | None = None,
     tolerance: Callable[[], float] = lambda: 1.25,
+    fleet: Ownership | None = None,
+    targets: Callable[[], tuple[str, ...]] = tuple,
 ) -> tuple[Collector, ...]:
     """Every collector, in the order /metrics shows their families (signals' last)."""
     base: tuple[Collector, ...] = (
@@ -41,6 +45,8 @@ def collectors(
         PollingCollector(telemetry, state, monotonic),
         VideoRoomCollector(telemetry, state, expose_display),
     )
+    if fleet is not None:
+        base = (*base, FleetCollector(telemetry, fleet, targets, monotonic))
     if signals is None:
         return base
     return (

@@ -37,6 +37,7 @@ class Polling:
         self.readiness = readiness
         self.pollers: dict[str, Poller] = {}
         self.running: dict[str, asyncio.Task[None]] = {}
+        self.completed: set[str] = set()  # targets polled once since their poller started
 
     def sync(self, targets: tuple[TargetConfig, ...]) -> None:
         """Start, restart or stop pollers so there is one per polled target as configured."""
@@ -45,6 +46,7 @@ class Polling:
             if name not in wanted or wanted[name] != self.pollers[name].target:
                 self.scheduler.remove_job(_job_id(name))
                 del self.pollers[name]
+                self.completed.discard(name)
                 self.readiness.passed(_gate(name))
                 task = self.running.pop(name, None)
                 if task is not None:
@@ -76,6 +78,8 @@ class Polling:
             finally:
                 if self.running.get(target.name) is task:
                     del self.running[target.name]
+            if self.pollers.get(target.name) is poller:
+                self.completed.add(target.name)
             self.readiness.passed(gate)
 
         self.scheduler.add_job(
@@ -87,6 +91,10 @@ class Polling:
             coalesce=True,
             next_run_time=datetime.now(UTC),
         )
+
+    def polled_once(self, name: str) -> bool:
+        """Whether the target's current poller has finished a poll (its state is rebuilt)."""
+        return name in self.completed
 
     async def close(self) -> None:
         """Stop every poller and wait for polls in flight, before the HTTP session closes."""

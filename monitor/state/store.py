@@ -57,6 +57,14 @@ class State:
         self.servers[name] = Server(name, configured=False, seen=now)
         return True
 
+    def forget(self, name: str) -> bool:
+        """Drop a server and everything under it (another daemon of the fleet owns it now)."""
+        server = self.servers.pop(name, None)
+        if server is None:
+            return False
+        self.ops.reset_server(server)
+        return True
+
     def server(self, name: str, now: float) -> Server:
         server = self.servers.get(name)
         if server is None:

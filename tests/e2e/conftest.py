@@ -36,12 +36,13 @@ from lab.janus import JanusLabConfig, JanusProcess, file_tail, free_ports
 from lab.netns import LAB_INTERFACE, LabNetns, LabNetnsError, enter_lab_netns, in_lab_netns
 from monitor.state import Server
 from tests.conftest import (
-    IN_CI,
     Arrivals,
     Daemon,
     make_config,
     run_daemon,
+    unavailable,
 )
+from tests.e2e.fleet import amqp_exchange, rabbit  # noqa: F401  (fixtures)
 
 ROOM = 1234  # the lab's static room (lab.janus.DEFAULT_ROOMS): bitrate 256000, capped
 SERVER_NAME = "janus-e2e"
@@ -66,12 +67,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_NETNS] = exc
 
 
-def _unavailable(message: str) -> None:
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="session")
 def lab_netns(pytestconfig: pytest.Config) -> LabNetns:
     """The lab network namespace this session runs in (fails under CI=true, else skips)."""
@@ -79,7 +74,7 @@ def lab_netns(pytestconfig: pytest.Config) -> LabNetns:
     if status is None:
         status = LabNetnsError("tests/e2e/conftest.py was loaded without pytest_configure")
     if isinstance(status, LabNetnsError):
-        _unavailable(f"end-to-end tests need the lab network namespace: {status}")
+        unavailable(f"end-to-end tests need the lab network namespace: {status}")
         raise AssertionError("unreachable")  # pragma: no cover
     assert in_lab_netns(), f"no longer in the lab network namespace {status}"
     return status
@@ -309,7 +304,7 @@ def _require_aiortc() -> None:
     try:
         import aiortc  # noqa: F401
     except ImportError as exc:
-        _unavailable(f"aiortc is not installed (pip install -e '.[test]'): {exc}")
+        unavailable(f"aiortc is not installed (pip install -e '.[test]'): {exc}")
 
 
 async def _close_all(participants: list[Any]) -> None:
@@ -386,7 +381,7 @@ async def chromium(janus_lab: JanusLab) -> AsyncIterator[Any]:
 
     binary = chromium_binary()
     if binary is None:
-        _unavailable("chromium is not installed (make test installs it as root)")
+        unavailable("chromium is not installed (make test installs it as root)")
     browser = await Chromium(binary or "").start()
     try:
         yield browser

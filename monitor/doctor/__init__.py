@@ -7,13 +7,16 @@ from __future__ import annotations
 import asyncio
 import secrets
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 import aiohttp
 
 from monitor.config import Config, TargetConfig, split_host_port
 from monitor.decode.candidates import address_scope
+from monitor.doctor import rabbitmqevh
 from monitor.janus.admin import AdminClient
 from monitor.janus.errors import (
     UNAUTHORIZED,
@@ -44,8 +47,9 @@ class Finding:
 
 
 async def check_target(
-    http: aiohttp.ClientSession, config: Config, target: TargetConfig
-) -> list[Finding]:
+    http: aiohttp.ClientSession, config: Config, target: TargetConfig,
+    server_names: dict[str, str] | None = None,
+) -> list[Finding]:  # fmt: skip
     name = target.name
     if not target.admin_url:
         return [
@@ -73,6 +77,8 @@ async def check_target(
         found.append(Finding(name, "error", f"list_sessions failed: {exc}"))
     except JanusError as exc:
         found.append(Finding(name, "error", f"list_sessions failed: {exc}"))
+    if server_names is not None and isinstance(info.get("server-name"), str):
+        server_names[name] = info["server-name"]
     found += _identity(name, info)
     found += _nat(name, info)
     found += await _event_handlers(http, config, admin, name, info)
@@ -127,6 +133,10 @@ async def _event_handlers(
         return [Finding(name, "info", f"event handlers loaded ({loaded}); no daemon answers "
                         f"at {daemon} to tell whether they reach it")]  # fmt: skip
     age = servers[0].get("last_event_age_seconds") if servers else None
+    if config.amqp is not None and not servers:
+        return [Finding(name, "info", f"event handlers loaded ({loaded}); the daemon at "
+                        f"{daemon} does not own {name}: with amqp, another daemon of the fleet "
+                        "may (see janus_monitor_emitter_owned)")]  # fmt: skip
     if age is None or age > EVENT_WAIT + 3:
         return [
             Finding(
@@ -188,11 +198,56 @@ def _connect_to(listen: str) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def doctor(config: Config, out: TextIO | None = None) -> int:
+def _rabbitmqevh(config: Config, janus_configs: Mapping[str, Path]) -> list[Finding]:
+    """Each Janus's rabbitmqevh file, then route keys shared by several Janus."""
+    found: list[Finding] = []
+    route_keys: dict[str, str] = {}
+    for target in config.targets:
+        folder = janus_configs.get(target.name)
+        if folder is None:
+            continue
+        settings = rabbitmqevh.read_settings(folder)
+        if settings is None:
+            found.append(Finding(target.name, "error",
+                                 f"cannot read {folder / rabbitmqevh.JCFG}"))  # fmt: skip
+            continue
+        for note in rabbitmqevh.check_settings(target.name, settings, config):
+            found.append(Finding(target.name, note.severity, note.what, note.fix))
+        if rabbitmqevh.settings_enabled(settings):
+            route_keys[target.name] = str(settings.get("route_key", rabbitmqevh.DEFAULT_ROUTE_KEY))
+    for key, targets in rabbitmqevh.duplicates(route_keys).items():
+        what = f"rabbitmqevh route_key {key!r} is used by several Janus"
+        found.append(Finding(", ".join(targets), "error", what,
+                             "give each Janus its own route_key: its server_name"))  # fmt: skip
+    unknown = sorted(set(janus_configs) - {t.name for t in config.targets})
+    if unknown:
+        found.append(Finding("-", "error", f"--janus-config for unknown targets: {unknown}"))
+    if config.amqp is not None and not janus_configs:
+        found.append(Finding("-", "info", "rabbitmqevh settings not checked: pass "
+                             "--janus-config TARGET=DIR (the folder of janus.jcfg)"))  # fmt: skip
+    return found
+
+
+def _shared_server_names(server_names: Mapping[str, str]) -> list[Finding]:
+    return [
+        Finding(", ".join(targets), "error", f"several Janus call themselves {name!r}: their "
+                "events merge into one server", "give each Janus its own general.server_name")
+        for name, targets in rabbitmqevh.duplicates(server_names).items()
+    ]  # fmt: skip
+
+
+async def doctor(
+    config: Config, out: TextIO | None = None, janus_configs: Mapping[str, Path] | None = None
+) -> int:
     out = out if out is not None else sys.stdout  # looked up now: stdout may be redirected
+    server_names: dict[str, str] = {}
     async with aiohttp.ClientSession() as http:
-        results = await asyncio.gather(*(check_target(http, config, t) for t in config.targets))
+        results = await asyncio.gather(
+            *(check_target(http, config, t, server_names) for t in config.targets)
+        )
     findings = [f for target_findings in results for f in target_findings]
+    findings += _shared_server_names(server_names)
+    findings += _rabbitmqevh(config, janus_configs or {})
     if not config.targets:
         findings.append(Finding("-", "error", "no targets configured", "add targets[]"))
     for finding in findings:
