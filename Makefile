@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # reachable: the tests run in a network namespace with no route out, and rebuild from these.
 WHEELS := $(VENV)/wheels
 
-.PHONY: run run-fleet test lint deps apt-deps bench bench-admin bench-hostile clean
+.PHONY: run run-fleet test lint deps apt-deps bench bench-admin bench-hostile bench-amqp clean
 
 # rabbitmq-server's install script starts the system broker unless a policy-rc.d forbids it:
 # the tests run private nodes of their own (lab/rabbitmq.py), so one is put in place meanwhile.
@@ -69,6 +69,9 @@ bench-admin: deps
 
 bench-hostile: deps
 	$(PY) -m bench.hostile
+
+bench-amqp: deps
+	$(PY) -m bench.amqp
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

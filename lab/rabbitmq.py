@@ -22,7 +22,8 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
 
-from lab.janus import file_tail, free_ports, stop_process_group
+from lab.janus import file_tail, free_port, free_ports, stop_process_group
+from lab.tls import ServerCert
 
 SERVER: str = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 CTL: str = "/usr/lib/rabbitmq/bin/rabbitmqctl"
@@ -55,6 +56,8 @@ class RabbitBroker:
     port: int = 0
     dist_port: int = 0
     epmd_port: int = 0
+    tls: ServerCert | None = None  # when set, an amqps listener on tls_port too
+    tls_port: int = 0
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
     starts: int = field(default=0, init=False)
 
@@ -62,13 +65,16 @@ class RabbitBroker:
         self.work = self.work.absolute()
         if not (self.port and self.dist_port and self.epmd_port):
             self.port, self.dist_port, self.epmd_port = free_ports(3)
+        if self.tls is not None and not self.tls_port:
+            self.tls_port = free_port()
         self.node = f"jm{self.port}@localhost"
 
-    def url(self, user: str | None = None) -> str:
+    def url(self, user: str | None = None, tls: bool = False) -> str:
         chosen = next((u for u in self.users if u.name == user), self.users[0])
+        scheme, port = ("amqps", self.tls_port) if tls else ("amqp", self.port)
         return (
-            f"amqp://{quote(chosen.name, safe='')}:{quote(chosen.password, safe='')}"
-            f"@127.0.0.1:{self.port}/%2F"
+            f"{scheme}://{quote(chosen.name, safe='')}:{quote(chosen.password, safe='')}"
+            f"@127.0.0.1:{port}/%2F"
         )
 
     @property
@@ -116,10 +122,22 @@ class RabbitBroker:
             f"load_definitions = {self.work / 'definitions.json'}\n"
             "disk_free_limit.absolute = 50MB\n"
             "log.console = true\nlog.console.level = warning\nlog.file = false\n"
+            + self._tls_config()
         )
         (self.work / "advanced.config").write_text("[].\n")
         (self.work / "rabbitmq-env.conf").write_text("")
         (self.work / "enabled_plugins").write_text(f"[{','.join(PLUGINS)}].\n")
+
+    def _tls_config(self) -> str:
+        if self.tls is None:
+            return ""
+        return (
+            f"listeners.ssl.default = 127.0.0.1:{self.tls_port}\n"
+            f"ssl_options.cacertfile = {self.tls.ca_file}\n"
+            f"ssl_options.certfile = {self.tls.cert_file}\n"
+            f"ssl_options.keyfile = {self.tls.key_file}\n"
+            "ssl_options.verify = verify_none\nssl_options.fail_if_no_peer_cert = false\n"
+        )
 
     def start(self, timeout: float = 60.0) -> RabbitBroker:
         require_rabbitmq()

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lab.rabbitmq import RabbitBroker
+from lab.netns import LabNetns
+from lab.rabbitmq import RabbitBroker, require_rabbitmq
+from lab.tls import make_server_cert
 from monitor.fleet import topology
 from tests.conftest import (
     Daemon,
@@ -20,6 +24,7 @@ from tests.conftest import (
     received,
     run_daemon,
     sample,
+    unavailable,
 )
 from tests.e2e.fleet import amqp_config, publish_as_janus
 
@@ -31,6 +36,9 @@ async def fleet_daemon(rabbit: RabbitBroker, amqp_exchange: str) -> AsyncIterato
     config = make_config(amqp_config(rabbit, amqp_exchange, targets="{name: janus-lab-1}"))
     async for running in run_daemon(config):
         yield running
+
+
+running_daemon = asynccontextmanager(run_daemon)
 
 
 async def until(check: Any, within: float = 10.0) -> bool:
@@ -88,3 +96,58 @@ async def test_an_undecodable_message_is_counted_and_acked(
     assert sample(samples, "janus_monitor_amqp_messages_total", outcome="rejected") == 1.0
     assert sample(samples, "janus_monitor_amqp_requeued_total") == 0.0
     assert all(v == 0 for k, v in rabbit.queue_depths().items() if k.startswith(amqp_exchange))
+
+
+@pytest.fixture
+def tls_broker(lab_netns: LabNetns, tmp_path: Path) -> Iterator[RabbitBroker]:
+    """A broker of its own with an amqps listener (a throwaway CA signs its certificate)."""
+    try:
+        require_rabbitmq()
+    except FileNotFoundError as exc:
+        unavailable(str(exc))
+    broker = RabbitBroker(tmp_path / "broker", tls=make_server_cert(tmp_path / "certs"))
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.close()
+
+
+def tls_config(broker: RabbitBroker, tls: str) -> str:
+    return (
+        f"amqp: {{url: '{broker.url(tls=True)}', exchange: jm-tls, shards: 2, "
+        f"probe_interval: 200ms, tls: {tls}}}\ntargets: [{{name: janus-lab-1}}]\n"
+    )
+
+
+async def test_amqps_with_the_ca_verifies_the_broker_and_consumes(tls_broker: RabbitBroker) -> None:
+    """amqps:// with tls.ca_file connects (the broker's certificate checks out), consumes,
+    and reads the shard queues' depth."""
+    assert tls_broker.tls is not None
+    config = make_config(tls_config(tls_broker, f"{{ca_file: '{tls_broker.tls.ca_file}'}}"))
+    async with running_daemon(config) as daemon:
+
+        async def connected() -> bool:
+            return sample(await daemon.metrics(), "janus_monitor_amqp_connected") == 1.0
+
+        assert await until(connected)
+        await publish_as_janus(tls_broker, "jm-tls", "janus-lab-1", bodies("10-media")[:3])
+
+        async def applied_and_measured() -> bool:
+            samples = await daemon.metrics()
+            return (
+                sample(samples, "janus_monitor_amqp_messages_total", outcome="applied") == 3.0
+                and sample(samples, "janus_monitor_amqp_shard_backlog_messages", shard="1") == 0.0
+            )
+
+        assert await until(applied_and_measured, within=15.0)
+
+
+async def test_amqps_without_the_ca_refuses_the_broker(tls_broker: RabbitBroker) -> None:
+    """verify_peer with no CA that signed the broker: no connection, and the daemon serves."""
+    config = make_config(tls_config(tls_broker, "{verify_peer: true}"))
+    async with running_daemon(config) as daemon:
+        await asyncio.sleep(3.0)
+        samples = await daemon.metrics()
+        assert sample(samples, "janus_monitor_amqp_connected") == 0.0
+        assert sample(samples, "janus_monitor_shard_owned", shard="0") == 0.0

@@ -112,6 +112,9 @@ async def test_a_broker_restart_is_a_counted_gap_and_ingest_resumes(
             assert sample(after, "janus_monitor_amqp_connection_losses_total") == 1.0
             gap = sample(after, "janus_monitor_amqp_disconnected_seconds_total") or 0.0
             assert 2.0 <= gap <= time.monotonic() - stopped  # it was down 2 s after the cut
+        log = daemon.log.read_text()
+        assert "amqp_reconnected" in log
+        assert broker.users[0].password not in log  # reconnect logs name the URL, censored
     finally:
         await publisher.close()
         await asyncio.to_thread(janus.stop)
