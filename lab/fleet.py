@@ -105,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             process.start(tmp / cfg.server_name, tmp / f"{cfg.server_name}.log")
             processes.append(process)
             say(f"{cfg.server_name}: {cfg.janus_url} (admin {cfg.admin_url})")
-        ctl = f"HOME={broker.work} ERL_EPMD_PORT={broker.epmd_port} {CTL} -n {broker.node}"
+        ctl = (f"HOME={broker.work} ERL_EPMD_PORT={broker.epmd_port} RABBITMQ_USE_LONGNAME=true "
+               f"{CTL} -n {broker.node}")  # fmt: skip
         say(f"broker: {ctl} list_consumers queue_name active")
         say("ownership changes follow; kill a daemon's pid to see failover. Ctrl-C stops.")
         last = ""

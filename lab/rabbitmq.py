@@ -67,7 +67,9 @@ class RabbitBroker:
             self.port, self.dist_port, self.epmd_port = free_ports(3)
         if self.tls is not None and not self.tls_port:
             self.tls_port = free_port()
-        self.node = f"jm{self.port}@localhost"
+        # A long name on an address: no name lookup (a fresh machine may have no /etc/hosts,
+        # and the lab namespace no DNS).
+        self.node = f"jm{self.port}@127.0.0.1"
 
     def url(self, user: str | None = None, tls: bool = False) -> str:
         chosen = next((u for u in self.users if u.name == user), self.users[0])
@@ -86,6 +88,7 @@ class RabbitBroker:
         env.update(
             HOME=str(self.work),  # the Erlang cookie is written here
             RABBITMQ_NODENAME=self.node,
+            RABBITMQ_USE_LONGNAME="true",
             RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
             RABBITMQ_NODE_PORT=str(self.port),
             RABBITMQ_DIST_PORT=str(self.dist_port),
@@ -152,7 +155,11 @@ class RabbitBroker:
             start_new_session=True,
             cwd=self.work,
         )
-        self._wait_listening(timeout)
+        try:
+            self._wait_listening(timeout)
+        except BaseException:
+            self.close()  # the node, and the epmd it started
+            raise
         return self
 
     def _wait_listening(self, timeout: float) -> None:

@@ -50,6 +50,26 @@ def test_the_first_connection_is_no_gap() -> None:
     assert ownership.disconnected_for(31.0) == 0.0
 
 
+def test_events_decide_an_emitters_shard_over_probes() -> None:
+    """A probe for a name whose events arrive elsewhere (route_key not the server_name) does
+    not move the emitter; with no events for a while, probes decide again."""
+    ownership = fresh()
+    ownership.delivered(2, {"janus-1"}, 1.0)
+    ownership.delivered(5, {"janus-1"}, 2.0, probe=True)
+    assert ownership.emitter_shard["janus-1"] == 2
+    ownership.delivered(5, {"janus-1"}, 200.0, probe=True)
+    assert ownership.emitter_shard["janus-1"] == 5
+
+
+def test_a_delivery_after_a_reconnect_proves_the_consumer() -> None:
+    """Consumers restored by the robust connection deliver before it reports the reconnect:
+    those deliveries count, they are not sent back in a loop."""
+    ownership = fresh()
+    ownership.disconnected_now(1.0)
+    assert ownership.delivered(0, {"janus-1"}, 2.0)
+    assert ownership.owned_shards() == [0] and ownership.counters.requeued == 0
+
+
 def test_a_shard_being_handed_back_sends_deliveries_back() -> None:
     """Once handed back, the shard is not owned and what still arrives goes back to the queue."""
     ownership = fresh()

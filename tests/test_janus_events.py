@@ -314,7 +314,11 @@ async def test_wsevh_delivers_a_videoroom_session_over_the_websocket(tmp_path: P
             await started_event_arrived(lab)
             opened = [e for e in logs if e["event"] == "webhook_socket_open"]
             assert [e.get("protocol") for e in opened] == [SUBPROTOCOL], logs
-            assert janus_log(lab).count("WebSocketsEventHandler connected") == 1
+
+            async def connected_once() -> None:  # Janus's log reaches the file a bit later
+                assert janus_log(lab).count("WebSocketsEventHandler connected") == 1
+
+            await lab.eventually(connected_once, "wsevh's connected line in the Janus log")
             await videoroom_flow(lab)
             await nothing_rejected(lab, "ws")
             await janus_shutdown_arrives(lab)

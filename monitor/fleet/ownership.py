@@ -27,6 +27,9 @@ MEMBER_TIMEOUT_PROBES = 4
 SETTLE_PROBES = 3
 """The member set must be stable this many probe intervals before any hand-back."""
 
+EVENTS_OUTRANK_PROBES = 60.0
+"""Seconds an emitter's events decide its shard over what probes for its name say."""
+
 
 @dataclass(slots=True)
 class Shard:
@@ -67,6 +70,7 @@ class Ownership:
         self.ever_connected = False
         self.emitter_shard: dict[str, int] = {}
         self.emitter_seen: dict[str, float] = {}
+        self.events_seen: dict[str, float] = {}  # last event (not probe) of each emitter
         self.members: dict[str, Member] = {}
         self.members_changed_at = now
         self._live: tuple[str, ...] = ()
@@ -109,20 +113,36 @@ class Ownership:
         shard = self.shards[index]
         shard.subscribed = shard.active = False
 
-    def delivered(self, index: int, emitters: set[str] | frozenset[str], now: float) -> bool:
+    def delivered(
+        self, index: int, emitters: set[str] | frozenset[str], now: float, probe: bool = False
+    ) -> bool:
         """A message arrived on shard ``index`` (carrying these emitters). Returns False when
-        it must go back to the queue: the shard is being handed back."""
+        it must go back to the queue: the shard is being handed back.
+
+        A delivery proves the consumer exists (after a reconnect the robust connection
+        restores consumers before it says so). A probe maps its target to the shard only
+        when that emitter's own events have not said otherwise lately: with a route_key that
+        is not the server_name, events and probes land on different shards, and the events
+        are the ones that count.
+        """
         shard = self.shards[index]
-        if shard.handing_back or not shard.subscribed:
+        if shard.handing_back:
             self.counters.requeued += 1
             return False
+        shard.subscribed = True
         if not shard.active:
             shard.active, shard.active_since = True, now
             self.counters.takeovers += 1
         shard.last_message = now
         for emitter in emitters:
+            if probe and now - self.events_seen.get(emitter, -EVENTS_OUTRANK_PROBES) < (
+                EVENTS_OUTRANK_PROBES
+            ):
+                continue
             self.emitter_shard[emitter] = index
             self.emitter_seen[emitter] = now
+            if not probe:
+                self.events_seen[emitter] = now
         return True
 
     def hand_back(self, index: int) -> None:
@@ -148,6 +168,7 @@ class Ownership:
             if emitter not in keep:
                 del self.emitter_seen[emitter]
                 self.emitter_shard.pop(emitter, None)
+                self.events_seen.pop(emitter, None)
 
     # --- members and balance ----------------------------------------------------------------
 

@@ -37,6 +37,8 @@ log = structlog.get_logger("monitor.amqp")
 
 BACKLOG_EVERY = 5.0  # seconds between readings of the shard queues' depth
 RECONNECT_INTERVAL = 1.0
+SETUP_RETRY = 10.0  # seconds between attempts to declare the topology after a refusal
+MAX_ROUTE_KEY_WARNINGS = 1000  # emitters checked; the state bounds them anyway
 AMQP_HEARTBEAT = 10  # seconds; the broker takes a silent daemon for dead after 2-3 of them
 
 
@@ -92,6 +94,7 @@ class AmqpReceiver:
         self.generations = [0] * config.shards
         self.tasks: list[asyncio.Task[None]] = []
         self._owned: frozenset[str] = frozenset()
+        self._route_keys_checked: set[str] = set()
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -118,13 +121,31 @@ class AmqpReceiver:
         )
         self.connection.close_callbacks.add(self._lost)
         self.connection.reconnect_callbacks.add(self._back)
-        await self._declare(self.connection)
+        while True:
+            try:
+                await self._declare(self.connection)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # e.g. a queue or exchange someone declared otherwise
+                log.error("amqp_setup_failed", exchange=self.config.exchange,
+                          error=f"{exc.__class__.__name__}: {exc}",
+                          retry_in_seconds=SETUP_RETRY)  # fmt: skip
+                await self._discard_channel()
+                await asyncio.sleep(SETUP_RETRY)
         self.ownership.connected_now(self.monotonic())
         log.info("amqp_connected", shards=self.config.shards, exchange=self.config.exchange,
                  member=self.ownership.member)  # fmt: skip
         self.on_connected()
         self.tasks.append(asyncio.create_task(self._probe_loop(), name="amqp-probes"))
         self.tasks.append(asyncio.create_task(self._backlog_loop(), name="amqp-backlog"))
+
+    async def _discard_channel(self) -> None:
+        self.queues.clear()
+        channel, self.channel = self.channel, None
+        if channel is not None:
+            with contextlib.suppress(Exception):
+                await channel.close()
 
     async def _declare(self, connection: AbstractRobustConnection) -> None:
         channel = self.channel = await connection.channel()
@@ -174,8 +195,9 @@ class AmqpReceiver:
 
     def _back(self, *_: Any) -> None:
         """The robust connection restored the channel, queues, bindings and consumers."""
-        for index in range(self.config.shards):
-            self.ownership.subscribed(index)
+        for shard in self.ownership.shards:
+            if not shard.subscribed:  # a delivery since the restore already proved it
+                self.ownership.subscribed(shard.index)
         now = self.monotonic()
         gap = self.ownership.disconnected_for(now)
         self.ownership.connected_now(now)
@@ -195,7 +217,7 @@ class AmqpReceiver:
             probe = topology.parse_probe(message.body)
             emitters = {probe.target} if probe is not None and probe.target else set()
             self.ownership.counters.probes += 1
-            accepted = self.ownership.delivered(index, emitters, now)
+            accepted = self.ownership.delivered(index, emitters, now, probe=True)
             self._scope_changed()
             await (message.ack() if accepted else message.nack(requeue=True))
             return
@@ -209,6 +231,7 @@ class AmqpReceiver:
             await message.ack()
             return
         result = self.pipeline.ingest(items)
+        self._check_route_key(message.routing_key, result.emitters)
         if not self.ownership.delivered(index, result.emitters, now):
             await message.nack(requeue=True)
             return
@@ -216,6 +239,15 @@ class AmqpReceiver:
         self.pipeline.commit(result)
         self.ownership.counters.messages["applied"] += 1
         await message.ack()
+
+    def _check_route_key(self, route_key: str | None, emitters: set[str]) -> None:
+        """Once per emitter: a route_key that is not the server_name puts Janus servers that
+        share it on one shard, and its probes (sent under the name) on another."""
+        for emitter in emitters - self._route_keys_checked:
+            if len(self._route_keys_checked) < MAX_ROUTE_KEY_WARNINGS:
+                self._route_keys_checked.add(emitter)
+                if route_key != emitter:
+                    log.warning("amqp_route_key_mismatch", server=emitter, route_key=route_key)
 
     def _items(self, body: bytes) -> list[Any]:
         if len(body) > self.max_body_bytes:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import pytest
 
 from lab.netns import LabNetns
@@ -151,3 +152,26 @@ async def test_amqps_without_the_ca_refuses_the_broker(tls_broker: RabbitBroker)
         samples = await daemon.metrics()
         assert sample(samples, "janus_monitor_amqp_connected") == 0.0
         assert sample(samples, "janus_monitor_shard_owned", shard="0") == 0.0
+
+
+async def test_a_refused_declare_is_retried_until_the_broker_allows_it(
+    rabbit: RabbitBroker, amqp_exchange: str
+) -> None:
+    """An exchange someone declared durable makes the daemon's declare fail: it stays
+    disconnected and serving, then connects once the exchange is gone."""
+    connection = await aio_pika.connect(rabbit.url())
+    async with connection:
+        channel = await connection.channel()
+        await channel.declare_exchange(amqp_exchange, topology.EXCHANGE_TYPE, durable=True)
+        config = make_config(amqp_config(rabbit, amqp_exchange, targets="{name: janus-lab-1}"))
+        async with running_daemon(config) as daemon:
+            await asyncio.sleep(2.0)
+            samples = await daemon.metrics()
+            assert sample(samples, "janus_monitor_amqp_connected") == 0.0
+            channel = await connection.channel()
+            await channel.exchange_delete(amqp_exchange)
+
+            async def connected() -> bool:
+                return sample(await daemon.metrics(), "janus_monitor_amqp_connected") == 1.0
+
+            assert await until(connected, within=25.0)
