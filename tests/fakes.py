@@ -268,3 +268,40 @@ class FakePolling:
 
     def polled_once(self, name: str) -> bool:
         return name in self.completed
+
+
+class FakeAmqpQueue:
+    """A shard queue for AmqpReceiver unit tests: consume hands out tags, cancel can fail
+    (the connection dropped under it)."""
+
+    def __init__(self, cancel_fails: bool = False) -> None:
+        self.cancel_fails = cancel_fails
+        self.consumers: dict[str, Any] = {}
+        self.cancelled: list[str] = []
+
+    async def consume(self, callback: Any) -> str:
+        tag = f"ctag-{len(self.consumers) + len(self.cancelled)}"
+        self.consumers[tag] = callback
+        return tag
+
+    async def cancel(self, tag: str) -> None:
+        if self.cancel_fails:
+            raise ConnectionError("connection lost")
+        self.consumers.pop(tag)
+        self.cancelled.append(tag)
+
+
+class FakeAmqpMessage:
+    """An incoming message: body, type, routing key; records how it was settled."""
+
+    def __init__(self, body: bytes, type: str | None = None, routing_key: str = "") -> None:
+        self.body = body
+        self.type = type
+        self.routing_key = routing_key
+        self.settled: list[str] = []
+
+    async def ack(self) -> None:
+        self.settled.append("ack")
+
+    async def nack(self, requeue: bool = True) -> None:
+        self.settled.append("requeue" if requeue else "drop")

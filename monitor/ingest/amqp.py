@@ -303,6 +303,9 @@ class AmqpReceiver:
         )
         for index in self.ownership.to_hand_back(self.monotonic()):
             await self._hand_back(index)
+        for index, tag in enumerate(self.consumer_tags):
+            if tag is None and index < len(self.queues):  # a hand-back cut short
+                await self._subscribe(index)
 
     async def _hand_back(self, index: int) -> None:
         """Cancel, then consume again at the back of the line: the broker moves delivery to
@@ -311,11 +314,19 @@ class AmqpReceiver:
         self.ownership.hand_back(index)
         self._scope_changed()
         log.info("amqp_shard_handed_back", shard=index, to=preferred)
-        tag = self.consumer_tags[index]
+        old, tag = self.generations[index], self.consumer_tags[index]
         self.generations[index] += 1  # deliveries of the old consumer are requeued from now
-        if tag is not None:
-            await self.queues[index].cancel(tag)
-        await self._subscribe(index)
+        self.consumer_tags[index] = None
+        try:
+            if tag is not None:
+                await self.queues[index].cancel(tag)
+        except Exception:
+            # The consumer lives on (the robust connection will restore it): take its
+            # deliveries again rather than send them back forever.
+            self.generations[index], self.consumer_tags[index] = old, tag
+            self.ownership.subscribed(index)
+            raise
+        await self._subscribe(index)  # if this fails, the next probe round subscribes again
 
     async def _backlog_loop(self) -> None:
         while True:

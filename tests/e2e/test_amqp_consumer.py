@@ -99,6 +99,18 @@ async def test_an_undecodable_message_is_counted_and_acked(
     assert all(v == 0 for k, v in rabbit.queue_depths().items() if k.startswith(amqp_exchange))
 
 
+async def test_the_webhook_keeps_working_beside_the_broker(fleet_daemon: Daemon) -> None:
+    """With amqp set, a sampleevh POST is still answered and applied."""
+    body = bodies("10-media")[0]
+    status, answer, _ = await fleet_daemon.post_events(body)
+    assert status == 200 and answer["rejected"] == 0 and answer["accepted"] > 0
+
+    async def applied() -> bool:
+        return sum(received(await fleet_daemon.metrics(), "janus-lab-1").values()) > 0
+
+    assert await until(applied)
+
+
 @pytest.fixture
 def tls_broker(lab_netns: LabNetns, tmp_path: Path) -> Iterator[RabbitBroker]:
     """A broker of its own with an amqps listener (a throwaway CA signs its certificate)."""
