@@ -3,13 +3,14 @@ an exchange per test, and publishing as Janus's rabbitmqevh does."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aio_pika
 import aiohttp
@@ -22,6 +23,8 @@ from lab.netns import LabNetns
 from lab.rabbitmq import RabbitBroker
 from monitor.fleet import topology
 from tests.conftest import Samples, metric_samples, unavailable
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -130,3 +133,19 @@ def owned_by(samples: Samples, metric: str, label: str) -> dict[str, float]:
     """``{label value: value}`` of one gauge, e.g. janus_monitor_emitter_owned by server."""
     return {labels[label]: v for (n, fs), v in samples.items() if n == metric
             for labels in (dict(fs),)}  # fmt: skip
+
+
+async def poll_until(
+    read: Callable[[], Awaitable[T]], check: Callable[[T], bool], within: float, what: str,
+    every: float = 0.1,
+) -> tuple[float, T]:  # fmt: skip
+    """Seconds until ``check(await read())`` holds, and that reading; fails naming ``what``
+    with the last reading."""
+    started = time.monotonic()
+    last: T | None = None
+    while time.monotonic() - started < within:
+        last = await read()
+        if check(last):
+            return time.monotonic() - started, last
+        await asyncio.sleep(every)
+    raise AssertionError(f"not within {within:g}s: {what}; last reading: {last!r:.2000}")

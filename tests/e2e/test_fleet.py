@@ -24,7 +24,7 @@ from monitor.doctor import doctor
 from monitor.fleet import topology
 from monitor.fleet.ownership import MEMBER_TIMEOUT_PROBES
 from tests.conftest import Samples, make_config, sample
-from tests.e2e.fleet import DaemonProcess, owned_by
+from tests.e2e.fleet import DaemonProcess, owned_by, poll_until
 
 pytestmark = pytest.mark.e2e
 
@@ -86,16 +86,20 @@ class Fleet:
         return sum(1 for p in participants if p.get("publisher"))
 
     async def until(self, check: Any, within: float, what: str) -> float:
-        """Seconds until ``check(scrapes)`` holds; fails with the last scrapes."""
-        started = time.monotonic()
-        last: dict[str, Samples] = {}
-        while time.monotonic() - started < within:
-            last = await self.scrape()
-            if check(last):
-                return time.monotonic() - started
-            await asyncio.sleep(0.1)
-        summary = {n: {k: v for k, v in s.items() if "owned" in k[0]} for n, s in last.items()}
-        raise AssertionError(f"not within {within:g}s: {what}; ownership: {summary}")
+        """Seconds until ``check(scrapes)`` holds."""
+        took, _ = await poll_until(self.scrape_ownership, check, within, what)
+        return took
+
+    async def scrape_ownership(self) -> dict[str, Samples]:
+        """The scrapes, keeping only the ownership series when shown in a failure."""
+        return OwnershipScrapes(await self.scrape())
+
+
+class OwnershipScrapes(dict[str, Samples]):
+    """Scrapes whose repr (in a failure message) shows only the ownership series."""
+
+    def __repr__(self) -> str:
+        return repr({n: {k: v for k, v in s.items() if "owned" in k[0]} for n, s in self.items()})
 
 
 def owners(scrapes: dict[str, Samples], server: str) -> list[str]:

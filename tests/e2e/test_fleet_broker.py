@@ -16,7 +16,7 @@ from lab.janus import JanusProcess
 from lab.netns import LabNetns
 from lab.rabbitmq import RabbitBroker, require_rabbitmq
 from tests.conftest import Samples, sample, unavailable
-from tests.e2e.fleet import DaemonProcess
+from tests.e2e.fleet import DaemonProcess, poll_until
 from tests.e2e.test_fleet import ROOM, daemon_config, janus_config
 
 pytestmark = pytest.mark.e2e
@@ -51,13 +51,7 @@ async def until(
     within: float, what: str,
 ) -> tuple[float, Samples]:  # fmt: skip
     """Seconds until ``check`` holds on the daemon's /metrics, and those metrics."""
-    started = time.monotonic()
-    while time.monotonic() - started < within:
-        samples = await daemon.metrics(http)
-        if check(samples):
-            return time.monotonic() - started, samples
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"not within {within:g}s: {what}")
+    return await poll_until(lambda: daemon.metrics(http), check, within, what, every=0.2)
 
 
 async def test_a_broker_restart_is_a_counted_gap_and_ingest_resumes(

@@ -4,7 +4,6 @@ killed: K/N +- 1 each, one active consumer per shard the whole time."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import aiohttp
@@ -12,7 +11,7 @@ import pytest
 
 from lab.rabbitmq import RabbitBroker
 from tests.conftest import Samples
-from tests.e2e.fleet import DaemonProcess, owned_by
+from tests.e2e.fleet import DaemonProcess, owned_by, poll_until
 
 pytestmark = pytest.mark.e2e
 
@@ -27,15 +26,12 @@ async def shard_counts(daemons: list[DaemonProcess], http: aiohttp.ClientSession
 async def balanced_within(
     daemons: list[DaemonProcess], http: aiohttp.ClientSession, within: float
 ) -> tuple[float, list[int]]:
-    started = time.monotonic()
-    counts: list[int] = []
-    while time.monotonic() - started < within:
-        counts = await shard_counts(daemons, http)
+    def balanced(counts: list[int]) -> bool:
         assert sum(counts) <= SHARDS, f"a shard with two owners: {counts}"
-        if sum(counts) == SHARDS and max(counts) - min(counts) <= 1:
-            return time.monotonic() - started, counts
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"not balanced within {within:g}s: {counts}")
+        return sum(counts) == SHARDS and max(counts) - min(counts) <= 1
+
+    return await poll_until(lambda: shard_counts(daemons, http), balanced, within, "balance",
+                            every=0.2)  # fmt: skip
 
 
 async def test_three_daemons_split_the_shards_and_two_take_them_back(
