@@ -98,10 +98,12 @@ def start_alertmanager(
 
 
 def start_prometheus(
-    work: Path, daemon: str, rules: Path = RULES, alertmanager: str | None = None,
+    work: Path, daemon: str | list[str], rules: Path = RULES, alertmanager: str | None = None,
     interval: str = "1s", port: int | None = None,
 ) -> Service:  # fmt: skip
-    """``daemon`` and ``alertmanager`` are host:port."""
+    """``daemon`` (one or a fleet's) and ``alertmanager`` are host:port."""
+    daemons = [daemon] if isinstance(daemon, str) else daemon
+    targets = ", ".join(f"'{d}'" for d in daemons)
     exe = binary("prometheus")
     if exe is None:
         raise FileNotFoundError("prometheus is not installed")
@@ -116,7 +118,7 @@ def start_prometheus(
         f"global: {{scrape_interval: {interval}, evaluation_interval: {interval}}}\n"
         f"rule_files: ['{rules}']\n{alerting}"
         "scrape_configs:\n  - job_name: janus-monitor\n"
-        f"    static_configs: [{{targets: ['{daemon}']}}]\n"
+        f"    static_configs: [{{targets: [{targets}]}}]\n"
     )
     args = [exe, f"--config.file={config}", f"--storage.tsdb.path={work / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{port}",

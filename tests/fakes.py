@@ -300,8 +300,8 @@ class FakeAmqpMessage:
         self.routing_key = routing_key
         self.settled: list[str] = []
 
-    async def ack(self) -> None:
-        self.settled.append("ack")
+    async def ack(self, multiple: bool = False) -> None:
+        self.settled.append("ack through" if multiple else "ack")
 
     async def nack(self, requeue: bool = True) -> None:
         self.settled.append("requeue" if requeue else "drop")

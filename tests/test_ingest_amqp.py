@@ -4,6 +4,7 @@ hand-back cut short by a lost connection."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 import pytest
@@ -40,6 +41,8 @@ async def receiver(
 
 async def deliver(queue: FakeAmqpQueue, tag: str, message: FakeAmqpMessage) -> None:
     await queue.consumers[tag](message)
+    for _ in range(3):  # the batched ack goes out after this loop turn
+        await asyncio.sleep(0)
 
 
 async def test_events_are_applied_then_acked_and_own_the_emitter() -> None:
@@ -47,11 +50,23 @@ async def test_events_are_applied_then_acked_and_own_the_emitter() -> None:
     amqp, queues, scopes = await receiver()
     message = FakeAmqpMessage(bodies("10-media")[0], routing_key="janus-lab-1")
     await deliver(queues[0], "ctag-0", message)
-    assert message.settled == ["ack"]
+    assert message.settled == ["ack through"]
     assert amqp.ownership.owned_emitters() == {"janus-lab-1"}
     assert amqp.ownership.counters.messages["applied"] == 1
     assert scopes  # the scope was told before the events applied
     assert "janus-lab-1" in amqp.pipeline.state.servers
+
+
+async def test_one_ack_covers_the_messages_applied_in_one_loop_turn() -> None:
+    """Messages delivered together are acked once, through the last of them."""
+    amqp, queues, _ = await receiver()
+    messages = [FakeAmqpMessage(body, routing_key="janus-lab-1") for body in bodies("10-media")[:3]]
+    for message in messages:
+        await queues[0].consumers["ctag-0"](message)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert [m.settled for m in messages] == [[], [], ["ack through"]]
+    assert amqp.ownership.counters.messages["applied"] == 3
 
 
 async def test_a_probe_owns_the_shard_and_is_acked() -> None:

@@ -258,6 +258,56 @@ DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
     ),
 }
 
+# Daemons sharing a broker (amqp): ownership, the connection, the shard queues. Rates are per
+# daemon (the instance label of each scrape target).
+DASHBOARDS["janus-monitor-fleet"] = (
+    "janus-monitor fleet (RabbitMQ)",
+    [
+        (
+            "Owners per Janus (must be 1)",
+            "timeseries",
+            "none",
+            [f"janus:emitter_owners:sum{{{S}}}"],
+        ),
+        (
+            "Shards owned by each daemon",
+            "timeseries",
+            "none",
+            ["sum by (instance) (janus_monitor_shard_owned)"],
+        ),
+        ("Broker connection", "stat", "none", ["janus_monitor_amqp_connected"]),
+        ("Shard backlog", "timeseries", "none", ["janus:amqp_shard_backlog_messages:max"]),
+        (
+            "Messages consumed/s",
+            "timeseries",
+            "ops",
+            [
+                "sum by (instance, outcome) (rate(janus_monitor_amqp_messages_total[$__rate_interval]))"
+            ],
+        ),
+        (
+            "Takeovers and hand-backs",
+            "timeseries",
+            "none",
+            [
+                "sum by (instance) (increase(janus_monitor_amqp_shard_takeovers_total[$__rate_interval]))",
+                "sum by (instance) (increase(janus_monitor_amqp_shard_hand_backs_total[$__rate_interval]))",
+            ],
+        ),
+        (
+            "Time without the broker",
+            "timeseries",
+            "s",
+            ["increase(janus_monitor_amqp_disconnected_seconds_total[$__rate_interval])"],
+        ),
+        ("Fleet members each daemon hears", "timeseries", "none", ["janus_monitor_fleet_members"]),
+    ],
+)
+
+# Dashboards with data only when daemons consume from a broker: tests/e2e/test_fleet.py
+# checks their panels against a Prometheus scraping a real fleet, test_stack.py the others.
+BROKER_ONLY = ("janus-monitor-fleet",)
+
 # Metrics whose panels stay empty on a healthy system: tests/e2e/test_stack.py makes each of
 # them non-empty with a fault (an ICE failure, stopped video, remediation, a reused handle).
 FAULT_ONLY = (

@@ -95,6 +95,9 @@ class AmqpReceiver:
         self.tasks: list[asyncio.Task[None]] = []
         self._owned: frozenset[str] = frozenset()
         self._route_keys_checked: set[str] = set()
+        self._ack_latest: AbstractIncomingMessage | None = None
+        self._ack_scheduled = False
+        self._acking: set[asyncio.Task[None]] = set()
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -238,7 +241,30 @@ class AmqpReceiver:
         self._scope_changed()  # a newly owned emitter is configured before its events apply
         self.pipeline.commit(result)
         self.ownership.counters.messages["applied"] += 1
-        await message.ack()
+        self._ack_soon(message)
+
+    def _ack_soon(self, message: AbstractIncomingMessage) -> None:
+        """Ack after this loop turn, once for every message applied in it (``multiple``):
+        deliveries are handled in order and each one's state is applied before the handler
+        first waits, so every earlier delivery of the channel is settled by then."""
+        self._ack_latest = message
+        if not self._ack_scheduled:
+            self._ack_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_acks)
+
+    def _flush_acks(self) -> None:
+        self._ack_scheduled = False
+        message, self._ack_latest = self._ack_latest, None
+        if message is not None:
+            task = asyncio.create_task(self._ack_through(message))
+            self._acking.add(task)
+            task.add_done_callback(self._acking.discard)
+
+    async def _ack_through(self, message: AbstractIncomingMessage) -> None:
+        try:
+            await message.ack(multiple=True)
+        except Exception as exc:  # the connection went: the broker redelivers, nothing lost
+            log.debug("amqp_ack_failed", error=str(exc))
 
     def _check_route_key(self, route_key: str | None, emitters: set[str]) -> None:
         """Once per emitter: a route_key that is not the server_name puts Janus servers that

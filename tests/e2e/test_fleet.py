@@ -19,12 +19,16 @@ import yaml
 import lab.janus
 from lab.janus import JanusLabConfig, JanusProcess, LabAmqp, free_ports, post_json
 from lab.netns import LAB_INTERFACE
+from lab.prometheus import start_prometheus
 from lab.rabbitmq import RabbitBroker
 from monitor.doctor import doctor
 from monitor.fleet import topology
 from monitor.fleet.ownership import MEMBER_TIMEOUT_PROBES
-from tests.conftest import Samples, make_config, sample
+from tests.conftest import Samples, make_config, require_tool, sample
 from tests.e2e.fleet import DaemonProcess, owned_by, poll_until
+from tests.e2e.test_stack import query
+from tests.test_dashboards import as_promql, panel_queries
+from tools.dashboards import BROKER_ONLY
 
 pytestmark = pytest.mark.e2e
 
@@ -236,3 +240,44 @@ async def test_doctor_passes_the_fleet_janus_rabbitmqevh_settings(fleet: Fleet) 
         assert f"OK      {name}: rabbitmqevh publishes to '{fleet.exchange}' with route_key " \
                f"'{name}', heartbeat 4" in text, text  # fmt: skip
     assert "ERROR" not in text and code == 0, text
+
+
+async def test_prometheus_sees_one_owner_each_and_the_fleet_dashboard_has_data(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """Debian's Prometheus scraping both daemons: janus:emitter_owners:sum is 1 for each
+    Janus, the publishers add up across the fleet, and every panel of the fleet dashboard
+    returns data."""
+    require_tool("prometheus")
+    daemons = [d.base.removeprefix("http://") for d in fleet.daemons]
+    (tmp_path / "prom").mkdir()
+    prometheus = await asyncio.to_thread(start_prometheus, tmp_path / "prom", daemons)
+    try:
+        expected = {cfg.server_name: float(fleet.listed_publishers(cfg)) for cfg in fleet.janus}
+
+        async def owners_and_publishers() -> dict[str, Any]:
+            owners = await query(prometheus, "janus:emitter_owners:sum")
+            publishers = await query(
+                prometheus, "sum by (server) (janus_videoroom_room_publishers)"
+            )
+            return {
+                "owners": {r["metric"]["server"]: float(r["value"][1]) for r in owners},
+                "publishers": {r["metric"]["server"]: float(r["value"][1]) for r in publishers},
+            }
+
+        def right(seen: dict[str, Any]) -> bool:
+            return seen["owners"] == dict.fromkeys(JANUS_NAMES, 1.0) and (
+                seen["publishers"] == expected
+            )
+
+        await poll_until(owners_and_publishers, right, 40.0, "one owner each in Prometheus",
+                         every=0.5)  # fmt: skip
+        await asyncio.sleep(3)  # a few more scrapes for the rates
+        empty = [
+            f"{uid} / {title}: {expr}"
+            for uid, title, expr in panel_queries()
+            if uid in BROKER_ONLY and not await query(prometheus, as_promql(expr))
+        ]
+        assert empty == []
+    finally:
+        await asyncio.to_thread(prometheus.stop)
