@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import janus_config_dirs
+from monitor.config import load_config
 from monitor.doctor.rabbitmqevh import check_settings, duplicates, read_jcfg
 from tests.conftest import make_config
 
@@ -86,3 +87,16 @@ def test_janus_config_arguments(tmp_path: Path) -> None:
     assert janus_config_dirs([str(tmp_path)], ["a"]) == {"a": tmp_path}
     with pytest.raises(ValueError, match="say which target"):
         janus_config_dirs([str(tmp_path)], ["a", "b"])
+
+
+def test_the_fleet_examples_agree() -> None:
+    """The example rabbitmqevh file passes doctor against the example fleet config."""
+    examples = Path(__file__).parent.parent / "examples"
+    env = {"AMQP_PASSWORD": "x", "JANUS_ADMIN_SECRET": "y"}
+    config = load_config(examples / "janus-monitor-fleet.yml", env=env)
+    assert config.amqp is not None and config.amqp.shards == 8
+    settings = read_jcfg((examples / "janus.eventhandler.rabbitmqevh.jcfg").read_text())
+    found = check_settings("janus-a", settings, config)
+    assert [(n.severity, n.what) for n in found] == [
+        ("ok", "rabbitmqevh publishes to 'janus-events' with route_key 'janus-a', heartbeat 10")
+    ]
