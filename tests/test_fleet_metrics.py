@@ -8,7 +8,7 @@ import ssl
 from prometheus_client import generate_latest
 
 from monitor.fleet.ownership import Ownership
-from monitor.ingest.amqp import AMQP_HEARTBEAT, connection_url, tls_context
+from monitor.ingest.amqp_wire import AMQP_HEARTBEAT, connection_url, tls_context
 from monitor.metrics import build_registry
 from monitor.metrics.fleet import FleetCollector
 from monitor.telemetry import Telemetry

@@ -8,7 +8,12 @@ import random
 
 import pytest
 
-from monitor.fleet.ownership import MEMBER_TIMEOUT_PROBES, SETTLE_PROBES, Ownership
+from monitor.fleet.ownership import (
+    ACTIVE_TIMEOUT_PROBES,
+    MEMBER_TIMEOUT_PROBES,
+    SETTLE_PROBES,
+    Ownership,
+)
 
 PROBE = 1.0
 
@@ -68,6 +73,16 @@ def test_a_delivery_after_a_reconnect_proves_the_consumer() -> None:
     ownership.disconnected_now(1.0)
     assert ownership.delivered(0, {"janus-1"}, 2.0)
     assert ownership.owned_shards() == [0] and ownership.counters.requeued == 0
+
+
+def test_a_silent_shard_stops_being_owned() -> None:
+    """Probes reach an active consumer every interval: silence means the broker moved the
+    shard (a channel reopened behind our back), so it is owned no more."""
+    ownership = fresh()
+    ownership.delivered(0, {"janus-1"}, 1.0)
+    assert not ownership.expire(1.0 + ACTIVE_TIMEOUT_PROBES * PROBE - 0.1)
+    assert ownership.expire(1.0 + ACTIVE_TIMEOUT_PROBES * PROBE + 0.1)
+    assert ownership.owned_emitters() == frozenset()
 
 
 def test_a_shard_being_handed_back_sends_deliveries_back() -> None:

@@ -39,10 +39,14 @@ async def receiver(
     return amqp, queues, scopes
 
 
+async def settled() -> None:
+    for _ in range(5):  # the settler task sends what was decided
+        await asyncio.sleep(0)
+
+
 async def deliver(queue: FakeAmqpQueue, tag: str, message: FakeAmqpMessage) -> None:
     await queue.consumers[tag](message)
-    for _ in range(3):  # the batched ack goes out after this loop turn
-        await asyncio.sleep(0)
+    await settled()
 
 
 async def test_events_are_applied_then_acked_and_own_the_emitter() -> None:
@@ -63,8 +67,7 @@ async def test_one_ack_covers_the_messages_applied_in_one_loop_turn() -> None:
     messages = [FakeAmqpMessage(body, routing_key="janus-lab-1") for body in bodies("10-media")[:3]]
     for message in messages:
         await queues[0].consumers["ctag-0"](message)
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    await settled()
     assert [m.settled for m in messages] == [[], [], ["ack through"]]
     assert amqp.ownership.counters.messages["applied"] == 3
 
@@ -74,7 +77,7 @@ async def test_a_probe_owns_the_shard_and_is_acked() -> None:
     amqp, queues, _ = await receiver()
     probe = FakeAmqpMessage(topology.probe_body("other", "janus-lab-1"), topology.PROBE_TYPE)
     await deliver(queues[1], "ctag-0", probe)
-    assert probe.settled == ["ack"]
+    assert probe.settled == ["ack through"]
     assert amqp.ownership.owned_shards() == [1]
     assert amqp.ownership.emitter_shard == {"janus-lab-1": 1}
 
@@ -91,23 +94,64 @@ async def test_a_hand_back_sends_the_old_consumers_deliveries_back() -> None:
     assert queues[0].cancelled == ["ctag-0"] and amqp.ownership.owned_shards() == []
     stale = FakeAmqpMessage(topology.probe_body("x"), topology.PROBE_TYPE)
     await late(stale)
+    await settled()
     assert stale.settled == ["requeue"]
     fresh = FakeAmqpMessage(topology.probe_body("x"), topology.PROBE_TYPE)
     await deliver(queues[0], "ctag-1", fresh)
-    assert fresh.settled == ["ack"] and amqp.ownership.owned_shards() == [0]
+    assert fresh.settled == ["ack through"] and amqp.ownership.owned_shards() == [0]
 
 
-async def test_a_hand_back_cut_short_keeps_the_consumer() -> None:
-    """When the cancel fails (the connection dropped), the consumer the robust connection
-    will restore still has its deliveries taken, never requeued in a loop."""
-    amqp, queues, _ = await receiver(cancel_fails=True)
-    callback = queues[0].consumers["ctag-0"]
+async def test_a_hand_back_cut_short_subscribes_again() -> None:
+    """When the cancel fails (the connection dropped), aio-pika has already forgotten the
+    consumer: the shard is marked unsubscribed and the next probe round subscribes afresh."""
+    amqp, _, _ = await receiver(cancel_fails=True)
     with pytest.raises(ConnectionError):
         await amqp._hand_back(0)
-    message = FakeAmqpMessage(topology.probe_body("x"), topology.PROBE_TYPE)
-    await callback(message)
-    assert message.settled == ["ack"]
-    assert amqp.consumer_tags[0] == "ctag-0"
+    assert amqp.consumer_tags[0] is None and not amqp.ownership.ready
+    await amqp._subscribe(0)  # what the probe round does for a shard without a consumer
+    assert amqp.consumer_tags[0] == "ctag-1" and amqp.ownership.ready
+
+
+async def test_nacks_and_acks_go_out_in_the_order_decided() -> None:
+    """A requeue decided between two acks is sent between them: the multiple ack of the
+    later one never overtakes it."""
+    amqp, queues, _ = await receiver()
+    await deliver(
+        queues[0], "ctag-0", FakeAmqpMessage(topology.probe_body("x"), topology.PROBE_TYPE)
+    )
+    late = queues[0].consumers["ctag-0"]
+    sent: list[str] = []
+
+    class Recording(FakeAmqpMessage):
+        async def ack(self, multiple: bool = False) -> None:
+            sent.append(f"ack {self.routing_key}")
+
+        async def nack(self, requeue: bool = True) -> None:
+            sent.append(f"nack {self.routing_key}")
+
+    await amqp._hand_back(0)
+    first = Recording(topology.probe_body("x"), topology.PROBE_TYPE, routing_key="1")
+    stale = Recording(topology.probe_body("x"), topology.PROBE_TYPE, routing_key="2")
+    last = Recording(topology.probe_body("x"), topology.PROBE_TYPE, routing_key="3")
+    await queues[1].consumers["ctag-0"](first)
+    await late(stale)
+    await queues[1].consumers["ctag-0"](last)
+    await settled()
+    assert sent == ["ack 1", "nack 2", "ack 3"]
+
+
+async def test_a_failing_handler_still_settles_its_message() -> None:
+    """A bug in handling a delivery drops that message (counted), never leaves it unsettled."""
+    amqp, queues, _ = await receiver()
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("bug")
+
+    amqp.pipeline.ingest = broken  # type: ignore[method-assign]
+    message = FakeAmqpMessage(bodies("10-media")[0])
+    await deliver(queues[0], "ctag-0", message)
+    assert message.settled == ["drop"]
+    assert amqp.ownership.counters.messages["rejected"] == 1
 
 
 async def test_an_oversized_message_is_rejected_and_acked() -> None:
@@ -116,6 +160,6 @@ async def test_an_oversized_message_is_rejected_and_acked() -> None:
     amqp.max_body_bytes = 10
     message = FakeAmqpMessage(bodies("10-media")[0])
     await deliver(queues[0], "ctag-0", message)
-    assert message.settled == ["ack"]
+    assert message.settled == ["ack through"]
     assert amqp.ownership.counters.messages == {"applied": 0, "rejected": 1}
     assert amqp.pipeline.telemetry.events_rejected.get("too_large") == 1

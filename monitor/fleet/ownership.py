@@ -27,6 +27,10 @@ MEMBER_TIMEOUT_PROBES = 4
 SETTLE_PROBES = 3
 """The member set must be stable this many probe intervals before any hand-back."""
 
+ACTIVE_TIMEOUT_PROBES = 4
+"""An active shard gets a probe from every daemon each interval: this many intervals without
+a delivery means the broker gave it to someone else without a word (a channel reopened)."""
+
 EVENTS_OUTRANK_PROBES = 60.0
 """Seconds an emitter's events decide its shard over what probes for its name say."""
 
@@ -144,6 +148,15 @@ class Ownership:
             if not probe:
                 self.events_seen[emitter] = now
         return True
+
+    def expire(self, now: float) -> bool:
+        """Stop owning shards that have been silent too long; True if any was."""
+        silent = now - self.probe_interval * ACTIVE_TIMEOUT_PROBES
+        expired = False
+        for shard in self.shards:
+            if shard.active and shard.last_message < silent:
+                shard.active, expired = False, True
+        return expired
 
     def hand_back(self, index: int) -> None:
         """Stop owning now, before the cancel reaches the broker: never two owners."""

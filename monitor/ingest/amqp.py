@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,11 +24,11 @@ from aio_pika.abc import (
     AbstractRobustConnection,
     AbstractRobustExchange,
 )
-from yarl import URL
 
 from monitor.config import AmqpConfig
 from monitor.fleet import topology
 from monitor.fleet.ownership import Ownership
+from monitor.ingest.amqp_wire import Settler, connection_url, heartbeat, probe, tls_context
 from monitor.ingest.body import BodyError, parse_items
 from monitor.ingest.pipeline import Pipeline
 
@@ -39,27 +38,6 @@ BACKLOG_EVERY = 5.0  # seconds between readings of the shard queues' depth
 RECONNECT_INTERVAL = 1.0
 SETUP_RETRY = 10.0  # seconds between attempts to declare the topology after a refusal
 MAX_ROUTE_KEY_WARNINGS = 1000  # emitters checked; the state bounds them anyway
-AMQP_HEARTBEAT = 10  # seconds; the broker takes a silent daemon for dead after 2-3 of them
-
-
-def connection_url(config: AmqpConfig) -> URL:
-    url = URL(config.url.reveal())
-    if "heartbeat" not in url.query:
-        url = url.update_query(heartbeat=str(AMQP_HEARTBEAT))
-    return url
-
-
-def tls_context(config: AmqpConfig) -> ssl.SSLContext | None:
-    if not config.url.reveal().lower().startswith("amqps://"):
-        return None
-    tls = config.tls
-    context = ssl.create_default_context(cafile=tls.ca_file)
-    if not tls.verify_peer:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if tls.cert_file:
-        context.load_cert_chain(tls.cert_file, tls.key_file)
-    return context
 
 
 class AmqpReceiver:
@@ -95,9 +73,7 @@ class AmqpReceiver:
         self.tasks: list[asyncio.Task[None]] = []
         self._owned: frozenset[str] = frozenset()
         self._route_keys_checked: set[str] = set()
-        self._ack_latest: AbstractIncomingMessage | None = None
-        self._ack_scheduled = False
-        self._acking: set[asyncio.Task[None]] = set()
+        self.settler = Settler()
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -108,6 +84,7 @@ class AmqpReceiver:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.settler.close()
         if self.connection is not None:
             with contextlib.suppress(Exception):
                 await self.connection.close()
@@ -115,13 +92,22 @@ class AmqpReceiver:
         self._scope_changed()
 
     async def _run(self) -> None:
-        self.connection = await aio_pika.connect_robust(
-            connection_url(self.config),
-            ssl_context=tls_context(self.config),
-            client_properties={"connection_name": f"janus-monitor {self.ownership.member}"},
-            reconnect_interval=RECONNECT_INTERVAL,
-            fail_fast=False,
-        )
+        while True:  # a bad TLS file or URL is logged and tried again, not a silent stop
+            try:
+                self.connection = await aio_pika.connect_robust(
+                    connection_url(self.config),
+                    ssl_context=tls_context(self.config),
+                    client_properties={"connection_name": f"janus-monitor {self.ownership.member}"},
+                    reconnect_interval=RECONNECT_INTERVAL,
+                    fail_fast=False,
+                )
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("amqp_connect_failed", error=f"{exc.__class__.__name__}: {exc}",
+                          retry_in_seconds=SETUP_RETRY)  # fmt: skip
+                await asyncio.sleep(SETUP_RETRY)
         self.connection.close_callbacks.add(self._lost)
         self.connection.reconnect_callbacks.add(self._back)
         while True:
@@ -153,6 +139,10 @@ class AmqpReceiver:
     async def _declare(self, connection: AbstractRobustConnection) -> None:
         channel = self.channel = await connection.channel()
         assert self.channel is not None
+        # A channel closed alone (a channel error, a broker-side cancel) ends every consumer
+        # on it, like a lost connection; the robust channel reopens and restores them.
+        channel.close_callbacks.add(self._lost)
+        channel.reopen_callbacks.add(self._back)
         await channel.set_qos(prefetch_count=self.config.prefetch)
         name = self.config.exchange
         self.exchange = await channel.declare_exchange(
@@ -187,8 +177,13 @@ class AmqpReceiver:
         async def deliver(message: AbstractIncomingMessage) -> None:
             await self._on_message(index, generation, message)
 
-        self.consumer_tags[index] = await self.queues[index].consume(deliver)
-        self.ownership.subscribed(index)
+        self.ownership.subscribed(index)  # first: a delivery may beat the ConsumeOk here
+        try:
+            self.consumer_tags[index] = await self.queues[index].consume(deliver)
+        except BaseException:
+            self.consumer_tags[index] = None  # the next probe round subscribes again
+            self.ownership.cancelled(index)
+            raise
 
     def _lost(self, *_: Any) -> None:
         if self.ownership.connected:
@@ -211,18 +206,29 @@ class AmqpReceiver:
     async def _on_message(
         self, index: int, generation: int, message: AbstractIncomingMessage
     ) -> None:
+        """Settle every delivery exactly once, through the settler, before any await."""
+        try:
+            self._handle(index, generation, message)
+        except Exception:  # a bug must not leave a message unsettled (it would hold a slot)
+            log.exception("amqp_message_failed", shard=index, routing_key=message.routing_key)
+            self.ownership.counters.messages["rejected"] += 1
+            self.pipeline.telemetry.reject("internal_error")
+            self.settler.drop(message)
+
+    def _handle(self, index: int, generation: int, message: AbstractIncomingMessage) -> None:
         now = self.monotonic()
+        settle = self.settler
         if generation != self.generations[index]:  # a consumer cancelled by a hand-back
             self.ownership.counters.requeued += 1
-            await message.nack(requeue=True)
+            settle.requeue(message)
             return
         if message.type == topology.PROBE_TYPE:
-            probe = topology.parse_probe(message.body)
-            emitters = {probe.target} if probe is not None and probe.target else set()
+            parsed = topology.parse_probe(message.body)
+            emitters = {parsed.target} if parsed is not None and parsed.target else set()
             self.ownership.counters.probes += 1
             accepted = self.ownership.delivered(index, emitters, now, probe=True)
+            (settle.ack if accepted else settle.requeue)(message)
             self._scope_changed()
-            await (message.ack() if accepted else message.nack(requeue=True))
             return
         try:
             items = self._items(message.body)
@@ -231,40 +237,17 @@ class AmqpReceiver:
             self.pipeline.telemetry.reject(exc.reason)
             log.warning("amqp_message_rejected", shard=index, reason=exc.reason,
                         error=exc.message, routing_key=message.routing_key)  # fmt: skip
-            await message.ack()
+            settle.ack(message)
             return
         result = self.pipeline.ingest(items)
         self._check_route_key(message.routing_key, result.emitters)
         if not self.ownership.delivered(index, result.emitters, now):
-            await message.nack(requeue=True)
+            settle.requeue(message)
             return
         self._scope_changed()  # a newly owned emitter is configured before its events apply
         self.pipeline.commit(result)
         self.ownership.counters.messages["applied"] += 1
-        self._ack_soon(message)
-
-    def _ack_soon(self, message: AbstractIncomingMessage) -> None:
-        """Ack after this loop turn, once for every message applied in it (``multiple``):
-        deliveries are handled in order and each one's state is applied before the handler
-        first waits, so every earlier delivery of the channel is settled by then."""
-        self._ack_latest = message
-        if not self._ack_scheduled:
-            self._ack_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_acks)
-
-    def _flush_acks(self) -> None:
-        self._ack_scheduled = False
-        message, self._ack_latest = self._ack_latest, None
-        if message is not None:
-            task = asyncio.create_task(self._ack_through(message))
-            self._acking.add(task)
-            task.add_done_callback(self._acking.discard)
-
-    async def _ack_through(self, message: AbstractIncomingMessage) -> None:
-        try:
-            await message.ack(multiple=True)
-        except Exception as exc:  # the connection went: the broker redelivers, nothing lost
-            log.debug("amqp_ack_failed", error=str(exc))
+        settle.ack(message)
 
     def _check_route_key(self, route_key: str | None, emitters: set[str]) -> None:
         """Once per emitter: a route_key that is not the server_name puts Janus servers that
@@ -289,7 +272,10 @@ class AmqpReceiver:
             self._owned = owned
             log.info("amqp_ownership_changed", gained=gained or None, lost=lost or None,
                      shards=self.ownership.owned_shards())  # fmt: skip
-            self.on_scope()
+            try:
+                self.on_scope()
+            except Exception:  # the deliveries go on; the next change tries again
+                log.exception("scope_apply_failed")
 
     async def _on_heartbeat(self, message: AbstractIncomingMessage) -> None:
         beat = topology.parse_heartbeat(message.body)
@@ -305,7 +291,8 @@ class AmqpReceiver:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the broker is away: the robust connection comes back
-                log.debug("amqp_probe_failed", error=str(exc))
+                level = log.warning if self.ownership.connected else log.debug
+                level("amqp_probe_failed", error=f"{exc.__class__.__name__}: {exc}")
             await asyncio.sleep(self.config.probe_interval)
 
     async def _probe_once(self) -> None:
@@ -315,18 +302,15 @@ class AmqpReceiver:
             return
         me = self.ownership.member
         default = self.channel.default_exchange
+        if self.ownership.expire(self.monotonic()):  # delivery moved without telling us
+            self._scope_changed()
         for index in range(self.config.shards):
             queue = topology.shard_queue(self.config.exchange, index)
-            await default.publish(_probe(me), routing_key=queue)
+            await default.publish(probe(me), routing_key=queue)
         for target in self.targets():
-            await self.exchange.publish(_probe(me, target), routing_key=target)
+            await self.exchange.publish(probe(me, target), routing_key=target)
         ready, owned = self.ownership.ready, self.ownership.owned_shards()
-        await self.members.publish(
-            aio_pika.Message(
-                topology.heartbeat_body(me, ready, owned), expiration=topology.PROBE_TTL_MS / 1000
-            ),
-            routing_key="",
-        )
+        await self.members.publish(heartbeat(me, ready, owned), routing_key="")
         for index in self.ownership.to_hand_back(self.monotonic()):
             await self._hand_back(index)
         for index, tag in enumerate(self.consumer_tags):
@@ -340,17 +324,16 @@ class AmqpReceiver:
         self.ownership.hand_back(index)
         self._scope_changed()
         log.info("amqp_shard_handed_back", shard=index, to=preferred)
-        old, tag = self.generations[index], self.consumer_tags[index]
+        tag = self.consumer_tags[index]
         self.generations[index] += 1  # deliveries of the old consumer are requeued from now
         self.consumer_tags[index] = None
         try:
             if tag is not None:
+                # aio-pika forgets the consumer before the request goes out: if it fails,
+                # nothing restores it, and the next probe round subscribes afresh.
                 await self.queues[index].cancel(tag)
         except Exception:
-            # The consumer lives on (the robust connection will restore it): take its
-            # deliveries again rather than send them back forever.
-            self.generations[index], self.consumer_tags[index] = old, tag
-            self.ownership.subscribed(index)
+            self.ownership.cancelled(index)
             raise
         await self._subscribe(index)  # if this fails, the next probe round subscribes again
 
@@ -365,19 +348,17 @@ class AmqpReceiver:
                 log.debug("amqp_backlog_failed", error=str(exc))
 
     async def _read_backlog(self) -> None:
-        if self.channel is None or not self.ownership.connected:
+        """Passive declares on a channel of their own: a missing queue (404) closes only it."""
+        if self.connection is None or not self.ownership.connected:
             return
-        underlay = await self.channel.get_underlay_channel()
-        for index in range(self.config.shards):
-            declared = await underlay.queue_declare(
-                topology.shard_queue(self.config.exchange, index), passive=True
-            )
-            self.ownership.backlog[index] = int(declared.message_count or 0)
-
-
-def _probe(member: str, target: str | None = None) -> aio_pika.Message:
-    return aio_pika.Message(
-        topology.probe_body(member, target),
-        type=topology.PROBE_TYPE,
-        expiration=topology.PROBE_TTL_MS / 1000,
-    )
+        channel = await self.connection.channel()
+        try:
+            underlay = await channel.get_underlay_channel()
+            for index in range(self.config.shards):
+                declared = await underlay.queue_declare(
+                    topology.shard_queue(self.config.exchange, index), passive=True
+                )
+                self.ownership.backlog[index] = int(declared.message_count or 0)
+        finally:
+            with contextlib.suppress(Exception):
+                await channel.close()
