@@ -377,3 +377,18 @@ def test_late_events_of_a_detached_handle_bring_no_publisher_back() -> None:
     server = state.servers[SERVER]
     assert server.publishers == {}
     assert server.rooms["5"].bitrate_cap is None
+
+
+def test_tombstones_expire_oldest_first_and_the_walk_stops_at_the_first_kept() -> None:
+    """Only tombstones older than the horizon go; one noted out of order waits for the
+    newer one before it (kept a little longer, never dropped early)."""
+    from monitor.state.model import expire_gone, remember_gone
+
+    gone: dict[int, float] = {}
+    for key, at in ((1, 1.0), (2, 2.0), (3, 5.0), (4, 3.0), (5, 6.0)):
+        remember_gone(gone, key, at, bound=100)
+    assert expire_gone(gone, horizon=4.0) == 2
+    assert list(gone) == [3, 4, 5]  # 4 (at 3.0) waits behind 3 (at 5.0)
+    remember_gone(gone, 3, 7.0, bound=100)  # noted again: moves to the back
+    assert expire_gone(gone, horizon=6.5) == 2
+    assert list(gone) == [3]

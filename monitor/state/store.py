@@ -8,7 +8,7 @@ from monitor.decode.records import Event
 from monitor.state.dispatch import Handler, Router
 from monitor.state.hooks import HANDLE_STALE, RemovalHooks
 from monitor.state.membership import register
-from monitor.state.model import Limits, Server
+from monitor.state.model import Limits, Server, expire_gone
 from monitor.state.ops import Ops
 from monitor.telemetry import Telemetry
 
@@ -155,12 +155,9 @@ class State:
                 ops.remove_stale_room(server, room_id)
                 ops.count_drop("room", "stale")
                 dropped += 1
-        for session_id in [k for k, t in server.gone_sessions.items() if t < horizon]:
-            del server.gone_sessions[session_id]
-        for handle_key in [k for k, t in server.gone_handles.items() if t < horizon]:
-            del server.gone_handles[handle_key]
-        for publisher_key in [k for k, t in server.gone_publishers.items() if t < horizon]:
-            del server.gone_publishers[publisher_key]
+        expire_gone(server.gone_sessions, horizon)
+        expire_gone(server.gone_handles, horizon)
+        expire_gone(server.gone_publishers, horizon)
         return dropped
 
     # --- views for metrics and the API -----------------------------------------------------
