@@ -247,3 +247,17 @@ async def test_a_reload_that_changes_listen_says_it_needs_a_restart(tmp_path: Pa
         status, answer = await reload(daemon)
         assert (status, answer) == (200, {"status": "reloaded", "needs_restart": ["listen"]})
         assert daemon.runtime.config.listen == "127.0.0.1:9720"
+
+
+async def test_a_reload_that_changes_amqp_keeps_the_running_broker_settings(tmp_path: Path) -> None:
+    """The broker connection is bound at startup: a changed amqp block waits for a restart,
+    and the answer says so."""
+    path = tmp_path / "janus-monitor.yml"
+    base = f"targets: [{{name: {SERVER}}}]\nlisten: 127.0.0.1:9720\n"
+    path.write_text(base + "amqp: {url: 'amqp://127.0.0.1:1', shards: 2}\n")
+    async for daemon in run_daemon(load_config(path), path):
+        path.write_text(base + "amqp: {url: 'amqp://127.0.0.1:1', shards: 4}\n")
+        status, answer = await reload(daemon)
+        assert (status, answer) == (200, {"status": "reloaded", "needs_restart": ["amqp"]})
+        assert daemon.runtime.config.amqp is not None
+        assert daemon.runtime.config.amqp.shards == 2
