@@ -32,6 +32,7 @@ from pathlib import Path
 import aio_pika
 
 from bench.ingest import (
+    DUPLICATE_WINDOW,
     EMITTER,
     EVENTS_PER_BODY,
     WEBHOOK_PATH,
@@ -55,7 +56,8 @@ def daemon_server(tmp: Path, broker: RabbitBroker, name: str) -> Server:
     config = tmp / f"{name}.yml"
     config.write_text(
         f"listen: 127.0.0.1:{port}\nlog: {{level: warning, format: json}}\n"
-        f"webhook: {{path: {WEBHOOK_PATH}}}\ntargets:\n  - name: {EMITTER}\n"
+        f"webhook: {{path: {WEBHOOK_PATH}, duplicate_window: {DUPLICATE_WINDOW}}}\n"
+        f"targets:\n  - name: {EMITTER}\n"
         f"amqp: {{url: '{broker.url()}', exchange: {EXCHANGE}, shards: {SHARDS}}}\n"
     )
     command = [sys.executable, "-m", "monitor", "run", "--config", str(config)]

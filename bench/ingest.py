@@ -32,6 +32,7 @@ import asyncio
 import gzip
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -129,13 +130,34 @@ def free_port() -> int:
         return port
 
 
-def daemon_config(port: int, level: str, fmt: str) -> str:
+# The bench rotates a few bodies, which a 60 s duplicate window would answer from memory: a
+# 10 ms window still hashes, looks up, remembers and expires every body, as in production,
+# while the rotation (VARIANTS copies of each body) never repeats one within it.
+DUPLICATE_WINDOW = "10ms"
+VARIANTS = 32
+_FIRST_TIMESTAMP = re.compile(rb'"timestamp":(\s*)(\d+)')
+
+
+def daemon_config(port: int, level: str, fmt: str, guard: bool = True) -> str:
+    window = f", duplicate_window: {DUPLICATE_WINDOW}" if guard else ""
     return (
         f"listen: 127.0.0.1:{port}\n"
         f"log: {{level: {level}, format: {fmt}}}\n"
-        f"webhook: {{path: {WEBHOOK_PATH}}}\n"
+        f"webhook: {{path: {WEBHOOK_PATH}{window}}}\n"
         f"targets:\n  - name: {EMITTER}\n"
     )
+
+
+def variants(data: bytes, count: int = VARIANTS) -> list[bytes]:
+    """``count`` copies of a body that differ in the first event's timestamp (same length)."""
+    found = _FIRST_TIMESTAMP.search(data)
+    if found is None:
+        raise BenchError("a body without a timestamp cannot be varied")
+    head, tail = data[: found.start(2)], data[found.end(2) :]
+    out = [head + str(int(found[2]) + n).encode() + tail for n in range(count)]
+    if len(set(out)) != count:
+        raise BenchError("a body without a timestamp cannot be varied")
+    return out
 
 
 @dataclass
@@ -243,7 +265,8 @@ def baseline_server(tmp: Path, where: Path, commit: str, taken: set[int]) -> Ser
     while port in taken:
         port = free_port()
     config = tmp / "baseline.yaml"
-    config.write_text(daemon_config(port, "warning", "json"))
+    guard = "duplicate_window" in (where / "monitor" / "config" / "model.py").read_text()
+    config.write_text(daemon_config(port, "warning", "json", guard))
     return Server(
         f"janus-monitor @{commit}",
         [sys.executable, "-m", "monitor", "run", "--config", str(config)],
@@ -315,8 +338,8 @@ class Sender:
 
     def __init__(self, server: Server, bodies: Sequence[Body], offset: int) -> None:
         self.server = server
-        self.bodies = [body.data for body in bodies]
-        self.next = offset % len(self.bodies)
+        self.bodies = [copy for body in bodies for copy in variants(body.data)]
+        self.next = offset * len(self.bodies) // 4 % len(self.bodies)
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=1, limit_per_host=1),
             timeout=aiohttp.ClientTimeout(total=30),

@@ -25,6 +25,7 @@ from monitor.fleet.ownership import Ownership
 from monitor.fleet.topology import member_id
 from monitor.ingest import keys as ingest_keys
 from monitor.ingest.amqp import AmqpReceiver
+from monitor.ingest.duplicates import DuplicateBatches
 from monitor.ingest.http import receive_events
 from monitor.ingest.pipeline import Pipeline
 from monitor.ingest.ws import receive_event_socket
@@ -286,6 +287,7 @@ def build_app(runtime: Runtime) -> web.Application:
     app[RUNTIME_KEY] = runtime
     app[ingest_keys.PIPELINE] = runtime.pipeline
     app[ingest_keys.TELEMETRY] = runtime.telemetry
+    app[ingest_keys.DUPLICATES] = DuplicateBatches()
     app[ingest_keys.CONFIG] = runtime.live
     app[ingest_keys.OPEN_SOCKETS] = weakref.WeakSet()
     app[web_keys.STATE] = runtime.state

@@ -21,6 +21,7 @@ REJECT_REASONS = (
     "unauthorized",  # basic auth missing or wrong
     "invalid_event",  # one item of a batch is not a usable event
     "unknown_emitter_limit",  # too many emitters that are not configured targets
+    "duplicate_batch",  # a body sampleevh resent within webhook.duplicate_window: not applied
     "internal_error",  # applying a valid event failed: a bug, logged with its traceback
 )
 

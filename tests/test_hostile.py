@@ -271,8 +271,9 @@ async def test_rooms_and_publishers_are_bounded_and_counted_once() -> None:
         f"targets: [{{name: {SERVER}}}]"
     )
     async for daemon in run_daemon(config):
-        items = [joined(room, 1, session=room) for room in range(1, 11)]
-        for _ in range(2):
+        for second in range(2):  # a new timestamp: the same bytes again would be a resend
+            items = [joined(room, 1, session=room) | {"timestamp": second + 1}
+                     for room in range(1, 11)]  # fmt: skip
             status, answer, _ = await daemon.post_events(orjson.dumps(items))
             assert (status, answer) == (200, {"accepted": 10, "rejected": 0})
         samples = await daemon.metrics()

@@ -33,9 +33,9 @@ async def test_sessions_are_bounded_by_max_tracked_sessions() -> None:
     counted once each, however often they are named."""
     config = make_config(f"limits: {{max_tracked_sessions: 5}}\ntargets: [{{name: {SERVER}}}]")
     async for daemon in run_daemon(config):
-        created = [{"emitter": SERVER, "type": 1, "session_id": s, "event": {"name": "created"}}
-                   for s in range(1, 11)]  # fmt: skip
-        for _ in range(2):
+        for second in range(2):  # a new timestamp: the same bytes again would be a resend
+            created = [{"emitter": SERVER, "type": 1, "timestamp": second + 1, "session_id": s,
+                        "event": {"name": "created"}} for s in range(1, 11)]  # fmt: skip
             status, answer, _ = await daemon.post_events(orjson.dumps(created))
             assert (status, answer) == (200, {"accepted": 10, "rejected": 0})
         samples = await daemon.metrics()

@@ -54,6 +54,9 @@ class WebhookConfig:
     basic_auth: BasicAuth | None = None
     max_body_bytes: Annotated[int, at_least(1024)] = 8 * 1024 * 1024
     max_decompressed_bytes: Annotated[int, at_least(1024)] = 64 * 1024 * 1024
+    # sampleevh resends the same bytes after a transport error (a 10 s timeout included), up to
+    # 5 times with 3.1 s of backoff: a body seen again within this window is not counted twice.
+    duplicate_window: Annotated[Duration, Check(lambda v: v >= 0, "must be 0 (off) or more")] = 60.0
 
 
 @dataclass(frozen=True, slots=True)

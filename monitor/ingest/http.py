@@ -11,7 +11,7 @@ from aiohttp import web
 from monitor.answers import json_response
 from monitor.ingest.auth import CHALLENGE, authorized
 from monitor.ingest.body import BodyError, decompress, parse_items
-from monitor.ingest.keys import CONFIG, PIPELINE, TELEMETRY
+from monitor.ingest.keys import CONFIG, DUPLICATES, PIPELINE, TELEMETRY
 
 log = structlog.get_logger("monitor.ingest")
 
@@ -59,6 +59,12 @@ async def receive_events(request: web.Request) -> web.StreamResponse:
         )
     try:
         raw = await read_limited(request, webhook.max_body_bytes)
+        if webhook.duplicate_window > 0:
+            duplicates = request.app[DUPLICATES]
+            digest = duplicates.digest(raw, encoding)
+            first = duplicates.seen(digest, time.monotonic(), webhook.duplicate_window)
+            if first is not None:
+                return _duplicate(request, first, len(raw), encoding)
         items = parse_items(decompress(raw, encoding, webhook.max_decompressed_bytes))
     except BodyError as exc:
         telemetry.reject(exc.reason)
@@ -72,6 +78,9 @@ async def receive_events(request: web.Request) -> web.StreamResponse:
         return response
     result = pipeline.ingest(items)
     telemetry.request("http", 200)
+    answer = result.as_json()
+    if webhook.duplicate_window > 0:
+        request.app[DUPLICATES].remember(digest, time.monotonic(), answer)
     # State and the log line are done right after the answer is written: Janus waits for it.
     fields = {
         "transport": "http",
@@ -80,4 +89,19 @@ async def receive_events(request: web.Request) -> web.StreamResponse:
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
     }
     asyncio.get_running_loop().call_soon(pipeline.after_answer, result, fields)
-    return json_response(result.as_json())
+    return json_response(answer)
+
+
+def _duplicate(
+    request: web.Request, first: dict[str, object], size: int, encoding: str | None
+) -> web.Response:
+    """Answer a resent body as its first copy was answered (sampleevh ignores the answer,
+    but a proxy or a person may not), without applying it again."""
+    telemetry = request.app[TELEMETRY]
+    telemetry.reject("duplicate_batch")
+    telemetry.request("http", 200)
+    log.warning("webhook_batch", transport="http", status=200, remote=request.remote,
+                encoding=encoding, bytes=size, reason="duplicate_batch", accepted=0,
+                rejected=0, error="the same body arrived within webhook.duplicate_window: "
+                "a sampleevh retransmission, not applied again")  # fmt: skip
+    return json_response({**first, "duplicate": True})

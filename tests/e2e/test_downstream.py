@@ -48,13 +48,16 @@ async def test_a_lossy_subscriber_is_degraded_and_a_clean_one_is_not(
         assert sample(samples, DEGRADED, **room) == 1
         worst = sample(samples, LOSS_MAX, **room)
         assert worst is not None and worst > 0.05, worst
+        # In the same check: the next stats report may move a ratio near its threshold.
+        down = quality.of(janus_lab.server, (lossy.session_id, lossy.handle_id))
+        healthy = quality.of(janus_lab.server, (clean.session_id, clean.handle_id))
+        assert down is not None and down.degraded()
+        assert healthy is not None and not healthy.degraded()
 
     await janus_lab.eventually(one_degraded, "the lossy subscriber counted", within=20.0)
     down = quality.of(janus_lab.server, (lossy.session_id, lossy.handle_id))
-    healthy = quality.of(janus_lab.server, (clean.session_id, clean.handle_id))
-    assert down is not None and down.degraded()
-    assert healthy is not None and not healthy.degraded()
+    assert down is not None
     print(
-        f"lossy viewer: {lossy.dropped} packets dropped, loss ratio {down.loss_ratio():.2f}, "
+        f"lossy viewer: {lossy.dropped} packets dropped, loss ratio {down.loss_ratio()}, "
         f"link quality {down.link_quality}, REMB {down.remb}, sent {down.sent_bitrate:.0f} bps"
     )

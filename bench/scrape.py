@@ -1,0 +1,185 @@
+"""``python -m bench.scrape`` (``make bench-scrape``): /metrics and the API with 10 k publishers.
+
+The daemon (its own process) is loaded with copies of the 10-media capture up to its kick
+(``bench.synth``): each copy one publisher and one subscriber with their media stats, ten
+copies to a room, so 10 k copies are 1 k rooms, 10 k publishers and 10 k subscribers. Then:
+
+- RSS of the daemon process, loaded;
+- ``GET /metrics`` and ``GET /api/v1/publishers`` wall time, back to back;
+- the ack time of 1-event webhook POSTs sent every 5 ms (open loop) while scrapes run back
+  to back, beside the same POSTs with no scrape running (the reference, same run).
+
+Targets (issue 18 d): render <= 150 ms, RSS <= 200 MB, webhook ack p99 <= 10 ms while scrapes
+run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+from bench.ingest import WEBHOOK_PATH, Server, free_port, percentile
+from bench.synth import EMITTER, batches, copies, scenario, until
+
+TRANSPORT = 128
+TARGETS = {"render_ms": 150.0, "rss_mb": 200.0, "ack_p99_ms": 10.0}
+
+
+def daemon_server(tmp: Path) -> Server:
+    port = free_port()
+    config = tmp / "scrape.yml"
+    config.write_text(
+        f"listen: 127.0.0.1:{port}\nlog: {{level: warning, format: json}}\n"
+        f"webhook: {{path: {WEBHOOK_PATH}}}\ntargets:\n  - name: {EMITTER}\n"
+    )
+    command = [sys.executable, "-m", "monitor", "run", "--config", str(config)]
+    return Server("janus-monitor", command, port, None, tmp / "scrape.err", check_accepted=False)
+
+
+def rss_mb(server: Server) -> float:
+    assert server.proc is not None
+    for line in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+async def load(http: aiohttp.ClientSession, server: Server, participants: int) -> int:
+    """Post every copy's events (transport notices left out: nothing tracks them)."""
+    template = [e for e in until(scenario("10-media"), "kicked") if e.get("type") != TRANSPORT]
+    sent = 0
+    chunk: list[dict[str, Any]] = []
+    for events in copies(template, participants, per_room=10):
+        chunk.extend(events)
+        if len(chunk) >= 5000:
+            sent += await post_all(http, server, chunk)
+            chunk = []
+    return sent + await post_all(http, server, chunk)
+
+
+async def post_all(
+    http: aiohttp.ClientSession, server: Server, items: list[dict[str, Any]]
+) -> int:
+    count = 0
+    for body in batches(items):
+        async with http.post(server.url, data=body) as reply:
+            answer = await reply.json()
+            if reply.status != 200 or answer["rejected"]:
+                raise RuntimeError(f"load refused: {reply.status} {answer}")
+            count += answer["accepted"]
+    return count
+
+
+async def timed_get(http: aiohttp.ClientSession, url: str) -> tuple[float, int]:
+    started = time.perf_counter()
+    async with http.get(url) as reply:
+        body = await reply.read()
+        assert reply.status == 200, reply.status
+    return (time.perf_counter() - started) * 1000, len(body)
+
+
+async def acks(
+    http: aiohttp.ClientSession, server: Server, seconds: float, period: float = 0.005
+) -> list[float]:
+    """Open loop: one 1-event POST every ``period`` (each on its own schedule), ack times in ms."""
+    latencies: list[float] = []
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    n = 0
+
+    async def one(number: int) -> None:
+        body = orjson.dumps([{"emitter": EMITTER, "type": 256, "timestamp": number,
+                              "event": {"name": "bench"}}])  # fmt: skip
+        started = time.perf_counter()
+        async with http.post(server.url, data=body) as reply:
+            await reply.read()
+        latencies.append((time.perf_counter() - started) * 1000)
+
+    tasks = []
+    while (now := loop.time()) < start + seconds:
+        tasks.append(asyncio.create_task(one(int(now * 1e6) * 1000 + n)))
+        n += 1
+        await asyncio.sleep(max(0.0, start + n * period - loop.time()))
+    await asyncio.gather(*tasks)
+    return latencies
+
+
+async def scrapes(http: aiohttp.ClientSession, url: str, seconds: float) -> list[float]:
+    times = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        times.append((await timed_get(http, url))[0])
+    return times
+
+
+def stats(values: Sequence[float]) -> str:
+    ordered = sorted(values)
+    return (
+        f"p50 {percentile(ordered, 0.5):7.2f}  p99 {percentile(ordered, 0.99):7.2f}  "
+        f"max {ordered[-1]:7.2f} ms  (n={len(ordered)})"
+    )
+
+
+async def run(args: argparse.Namespace, server: Server) -> dict[str, float]:
+    connector = aiohttp.TCPConnector(limit=64)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        rss_empty = rss_mb(server)
+        started = time.perf_counter()
+        events = await load(http, server, args.publishers)
+        print(f"loaded {events:,} events for {args.publishers:,} publishers and subscribers "
+              f"in {time.perf_counter() - started:.1f} s")  # fmt: skip
+        metrics_ms, size = await timed_get(http, server.base_url + "/metrics")
+        print(f"/metrics: {size / 1e6:.1f} MB, first render {metrics_ms:.0f} ms")
+        rss = rss_mb(server)
+        print(f"RSS: {rss_empty:.0f} MB empty, {rss:.0f} MB loaded")
+        figures = {"rss_mb": rss}
+        for name, path in (("metrics", "/metrics"), ("publishers", "/api/v1/publishers")):
+            times = [(await timed_get(http, server.base_url + path))[0] for _ in range(args.gets)]
+            print(f"GET {path:<20} {stats(times)}")
+            figures[f"{name}_p50_ms"] = sorted(times)[len(times) // 2]
+        figures["render_ms"] = figures["metrics_p50_ms"]
+        quiet = await acks(http, server, args.seconds)
+        print(f"ack, no scrape (reference):   {stats(quiet)}")
+        scraping = asyncio.create_task(scrapes(http, server.base_url + "/metrics", args.seconds))
+        busy = await acks(http, server, args.seconds)
+        done = await scraping
+        print(f"ack, scrapes back to back:   {stats(busy)}  ({len(done)} scrapes)")
+        figures["ack_p99_ms"] = percentile(sorted(busy), 0.99)
+        figures["ack_max_ms"] = max(busy)
+        figures["ack_quiet_p99_ms"] = percentile(sorted(quiet), 0.99)
+        return figures
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--publishers", type=int, default=10_000)
+    parser.add_argument("--gets", type=int, default=10, help="timed GETs of each endpoint")
+    parser.add_argument("--seconds", type=float, default=10.0, help="each ack window")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-scrape-") as tmp:
+        server = daemon_server(Path(tmp))
+        server.start()
+        try:
+            server.wait_ready()
+            figures = asyncio.run(run(args, server))
+        finally:
+            server.stop()
+    met = True
+    for key, target in TARGETS.items():
+        ok = figures[key] <= target
+        met &= ok
+        print(f"{key}: {figures[key]:.1f} (target <= {target:g}): {'met' if ok else 'NOT MET'}")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
