@@ -11,7 +11,8 @@ STAMP := $(VENV)/.installed
 # reachable: the tests run in a network namespace with no route out, and rebuild from these.
 WHEELS := $(VENV)/wheels
 
-.PHONY: run run-fleet test lint deps apt-deps bench bench-admin bench-hostile bench-amqp clean
+.PHONY: run run-fleet test lint deps apt-deps bench bench-admin bench-hostile bench-amqp bench-scrape \
+	clean
 
 # rabbitmq-server's install script starts the system broker unless a policy-rc.d forbids it:
 # the tests run private nodes of their own (lab/rabbitmq.py), so one is put in place meanwhile.
@@ -72,6 +73,9 @@ bench-hostile: deps
 
 bench-amqp: deps
 	$(PY) -m bench.amqp
+
+bench-scrape: deps
+	$(PY) -m bench.scrape
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -32,7 +32,9 @@ from monitor.ingest.ws import receive_event_socket
 from monitor.janus.clients import JanusClients, ObserverFor
 from monitor.janus.wire import Observer, RequestRecord
 from monitor.logs import configure_logging
-from monitor.metrics import build_registry, collectors
+from monitor.memory import CHECK_INTERVAL, FrozenHeap
+from monitor.metrics import Collector, build_registry, collectors
+from monitor.metrics.exposition import render
 from monitor.polling.schedule import Polling
 from monitor.readiness import Readiness
 from monitor.reload import Reloader
@@ -84,6 +86,7 @@ class Runtime:
     state: State
     pipeline: Pipeline
     registry: CollectorRegistry
+    collectors: tuple[Collector, ...]
     readiness: Readiness
     reloader: Reloader
     signals: Signals
@@ -148,6 +151,7 @@ def build_runtime(config: Config, config_path: Path | None = None) -> Runtime:
         state=state,
         pipeline=Pipeline(state, telemetry),
         registry=build_registry(members),
+        collectors=members,
         readiness=Readiness(),
         reloader=reloader,
         signals=signals,
@@ -186,10 +190,19 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
     scheduler.add_job(
         tick, "interval", seconds=1.0, id="signals_tick", max_instances=1, coalesce=True
     )
+    heap = FrozenHeap()
+    heap.install()
+
+    async def thaw() -> None:
+        heap.tick()
+
+    scheduler.add_job(thaw, "interval", seconds=CHECK_INTERVAL, id="gc_thaw",
+                      max_instances=1, coalesce=True)  # fmt: skip
     scheduler.start()
     app[SCHEDULER] = scheduler
     yield
     scheduler.shutdown(wait=False)
+    heap.uninstall()
 
 
 def _admin_observer(telemetry: Telemetry) -> ObserverFor:
@@ -293,6 +306,8 @@ def build_app(runtime: Runtime) -> web.Application:
     app[web_keys.STATE] = runtime.state
     app[web_keys.CONFIG] = runtime.live
     app[web_keys.REGISTRY] = runtime.registry
+    members = runtime.collectors
+    app[web_keys.METRICS] = lambda: render(members)
     app[web_keys.READINESS] = runtime.readiness
     app[web_keys.RELOAD] = runtime.reload_answer
     app[web_keys.SIGNALS] = runtime.signals

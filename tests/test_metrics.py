@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import generate_latest
 
@@ -35,6 +36,11 @@ WALL = 1795535505.4
 
 def render(upto: str = "00052", expose_display: bool = True, poll: bool = True) -> str:
     """10-media's events up to ``upto``, then (with ``poll``) two polls of what Janus had."""
+    return generate_latest(build_registry(scenario(upto, expose_display, poll))).decode()
+
+
+def scenario(upto: str = "00052", expose_display: bool = True, poll: bool = True) -> Any:
+    """The collectors of the golden scenario (see ``render``)."""
     clock = FakeClock(1000.0)
     stats = Telemetry(config_reload_ok=True, config_reload_time=1795535400.0)
     state = State(targets=(SERVER,), telemetry=stats)
@@ -59,8 +65,7 @@ def render(upto: str = "00052", expose_display: bool = True, poll: bool = True) 
             began = clock.now
             asyncio.run(poller.poll())
             clock.now = began + target.poll_interval
-    members = collectors(state, stats, lambda: expose_display, monotonic=clock)
-    return generate_latest(build_registry(members)).decode()
+    return collectors(state, stats, lambda: expose_display, monotonic=clock)
 
 
 def test_golden_metrics_rendering() -> None:

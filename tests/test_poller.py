@@ -105,9 +105,7 @@ async def test_a_publisher_with_stale_media_gets_a_full_handle_info(clock: FakeC
     await run(poller, clock, 4)
     handle = server_of(poller).handle((3647527005210999, 4725100285792786))
     assert handle is not None and handle.media_source == "poll"
-    video = handle.media[("0", 0)]
-    assert (video.kind, video.bytes_received_lastsec, video.bytes_received) == ("video", 33166,
-                                                                               383789)  # fmt: skip
+    assert handle.media[("0", 0)] == "video"
     full = [c for c in admin.calls if c[0] == "handle_info"]
     assert 1 <= len(full) <= 2  # refreshed only once stale again (>= 10 s)
 

@@ -8,7 +8,15 @@ from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client.core import Metric
 
-from monitor.metrics.family import Builder, Collector, CounterFamily, GaugeFamily
+from monitor.metrics.family import (
+    PACE,
+    PAUSE,
+    Builder,
+    Collector,
+    CounterFamily,
+    GaugeFamily,
+    Pause,
+)
 from monitor.signals.bitrate import KINDS, BitrateSignal, over_cap
 from monitor.state import PUBLISHER, State
 from monitor.telemetry import Telemetry
@@ -55,11 +63,16 @@ class BitrateCollector(Collector):
     def builders(self) -> Iterable[Builder]:
         return (self._publishers,)
 
-    def _publishers(self) -> Iterator[Metric]:
+    def _publishers(self) -> Iterator[Metric | Pause]:
         now, tolerance = self.monotonic(), self.tolerance()
         bitrate, received, over = BITRATE.new(), RECEIVED.new(), OVER_CAP.new()
         for name, server in sorted(self.state.servers.items()):
-            for (room_id, publisher_id), publisher in server.publishers.items():
+            # A snapshot: the walk pauses for ingest, which may drop publishers meanwhile.
+            for n, ((room_id, publisher_id), publisher) in enumerate(
+                list(server.publishers.items()), 1
+            ):
+                if not n % PACE:
+                    yield PAUSE
                 handle = server.handle(publisher.handle) if publisher.handle else None
                 media = self.signal.of(server, publisher.handle)
                 if handle is None or handle.role != PUBLISHER or media is None:

@@ -4,12 +4,19 @@ A collector declares its families once (name, type, help, labels), so ``describe
 (the registry refuses a name registered twice) and help texts live in one place. ``collect()``
 runs its builders one by one; a builder that raises is logged and counted in telemetry, and
 only its families are missing from that scrape. No builder does I/O.
+
+Gauges and counters keep their samples as rows (label values, value): prometheus_client's
+``add_metric`` builds a dict and a Sample per sample, which at 10 k publishers is most of a
+scrape. ``monitor.metrics.exposition`` writes rows straight to text; ``samples`` builds the
+Samples only for whoever asks (generate_latest in tests). Builders that walk many items yield
+``PAUSE`` now and then, where the paced renderer may give the loop to ingest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, Final
 
 import structlog
 from prometheus_client.core import (
@@ -18,6 +25,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.samples import Sample
 
 from monitor.telemetry import Telemetry
 
@@ -36,11 +44,75 @@ class Family:
         raise NotImplementedError
 
 
+class Pause:
+    """What a builder yields between items: a point where the scrape may yield to the loop."""
+
+    __slots__ = ()
+
+
+PAUSE: Final = Pause()
+PACE = 32  # items a builder walks between PAUSEs (the pacer decides whether to yield)
+
+
+# Label values then the value, flat: a tuple of str and numbers only is untracked by the
+# cyclic GC at its first collection, so a scrape's rows are not promoted and do not bring on
+# full collections (a list of labels inside would be).
+Row = tuple[Any, ...]
+
+
+class RowGauge(GaugeMetricFamily):
+    """A gauge family whose samples are rows until someone asks for Samples."""
+
+    rows: list[Row]
+
+    def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
+        self.rows = []
+        super().__init__(name, documentation, labels=labels)
+
+    def add_metric(self, labels: Sequence[str], value: float, timestamp: Any = None) -> None:
+        self.rows.append((*labels, value))
+
+    @property
+    def samples(self) -> list[Sample]:
+        names, sample_name = self._labelnames, self.name + self.sample_suffix
+        return [Sample(sample_name, dict(zip(names, row[:-1], strict=True)), row[-1], None, None)
+                for row in self.rows]  # fmt: skip
+
+    @samples.setter
+    def samples(self, value: list[Sample]) -> None:
+        if value:  # Metric.__init__ sets [], a one-value family gives one Sample
+            self.rows.extend((*s.labels.values(), s.value) for s in value)
+
+    sample_suffix = ""
+
+
+class RowCounter(CounterMetricFamily):
+    """A counter family whose samples are rows (written as ``name_total``)."""
+
+    rows: list[Row]
+    sample_suffix = "_total"
+    samples = RowGauge.samples
+
+    def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
+        self.rows = []
+        super().__init__(name, documentation, labels=labels)
+
+    def add_metric(
+        self,
+        labels: Sequence[str],
+        value: float,
+        created: float | None = None,
+        timestamp: Any = None,
+        exemplar: Any = None,
+    ) -> None:
+        self.rows.append((*labels, value))
+
+
 class GaugeFamily(Family):
     __slots__ = ()
 
-    def new(self) -> GaugeMetricFamily:
-        return GaugeMetricFamily(self.name, self.help, labels=self.labels)
+    def new(self) -> RowGauge:
+        return RowGauge(self.name, self.help, labels=self.labels)
 
     def single(self, value: float) -> GaugeMetricFamily:
         """The family with one unlabelled sample."""
@@ -50,8 +122,8 @@ class GaugeFamily(Family):
 class CounterFamily(Family):
     __slots__ = ()
 
-    def new(self) -> CounterMetricFamily:
-        return CounterMetricFamily(self.name, self.help, labels=self.labels)
+    def new(self) -> RowCounter:
+        return RowCounter(self.name, self.help, labels=self.labels)
 
 
 class HistogramFamily(Family):
@@ -61,7 +133,7 @@ class HistogramFamily(Family):
         return HistogramMetricFamily(self.name, self.help, labels=self.labels)
 
 
-Builder = Callable[[], Iterable[Metric]]
+Builder = Callable[[], Iterable[Metric | Pause]]
 
 
 class Collector:
@@ -82,10 +154,10 @@ class Collector:
     def collect(self) -> Iterator[Metric]:
         for build in self.builders():
             try:
-                built = list(build())
+                built = [item for item in build() if item is not PAUSE]
             except Exception:  # one broken family must not take /metrics down
                 self.telemetry.collector_failed(self.name)
                 log.exception("collector_failed", collector=self.name,
                               builder=getattr(build, "__name__", "?"))  # fmt: skip
                 continue
-            yield from built
+            yield from built  # type: ignore[misc]

@@ -8,11 +8,14 @@ from collections.abc import Iterable, Iterator
 from prometheus_client.core import Metric
 
 from monitor.metrics.family import (
+    PACE,
+    PAUSE,
     Builder,
     Collector,
     CounterFamily,
     GaugeFamily,
     HistogramFamily,
+    Pause,
 )
 from monitor.signals.quality import QualitySignal
 from monitor.state import State
@@ -74,10 +77,12 @@ class QualityCollector(Collector):
     def builders(self) -> Iterable[Builder]:
         return (self._rooms, self._distributions)
 
-    def _rooms(self) -> Iterator[Metric]:
+    def _rooms(self) -> Iterator[Metric | Pause]:
         degraded, loss_max = DEGRADED.new(), LOSS_MAX.new()
         for name, server in sorted(self.state.servers.items()):
-            for room_id in server.rooms:
+            for n, room_id in enumerate(list(server.rooms), 1):  # a snapshot: the walk pauses
+                if not n % PACE:
+                    yield PAUSE
                 count, worst = 0, None
                 for subscriber in server.subscribers_in(room_id):
                     down = self.signal.of(server, subscriber.handle)

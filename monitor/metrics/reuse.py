@@ -6,7 +6,15 @@ from collections.abc import Iterable, Iterator
 
 from prometheus_client.core import Metric
 
-from monitor.metrics.family import Builder, Collector, CounterFamily, GaugeFamily
+from monitor.metrics.family import (
+    PACE,
+    PAUSE,
+    Builder,
+    Collector,
+    CounterFamily,
+    GaugeFamily,
+    Pause,
+)
 from monitor.metrics.servers import plugin_label
 from monitor.signals.reuse import ReuseSignal
 from monitor.state import State
@@ -35,7 +43,7 @@ class ReuseCollector(Collector):
     def builders(self) -> Iterable[Builder]:
         return (self._reuse,)
 
-    def _reuse(self) -> Iterator[Metric]:
+    def _reuse(self) -> Iterator[Metric | Pause]:
         reuse, reused = REUSE.new(), REUSED.new()
         totals: dict[tuple[str, str, str], int] = {}
         for (name, plugin, pattern), count in self.signal.counts.items():
@@ -45,7 +53,12 @@ class ReuseCollector(Collector):
         for (name, plugin, pattern), count in sorted(totals.items()):
             reuse.add_metric([name, plugin, pattern], count)
         live: dict[tuple[str, str], int] = {}
-        for (name, session_id, handle_id), use in self.signal.handles.items():
+        for n, ((name, session_id, handle_id), use) in enumerate(
+            list(self.signal.handles.items()),
+            1,  # a snapshot: the walk pauses
+        ):
+            if not n % PACE:
+                yield PAUSE
             server = self.state.servers.get(name)
             handle = server.handle((session_id, handle_id)) if server is not None else None
             if use.patterns and server is not None and handle is not None:

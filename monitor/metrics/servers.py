@@ -7,9 +7,12 @@ from collections.abc import Iterable, Iterator
 from prometheus_client.core import Metric
 
 from monitor.metrics.family import (
+    PACE,
+    PAUSE,
     Builder,
     Collector,
     GaugeFamily,
+    Pause,
 )
 from monitor.state import Server, State
 from monitor.telemetry import Telemetry
@@ -86,16 +89,19 @@ class ServersCollector(Collector):
                 mismatch.add_metric([name, reported], 1)
         yield mismatch
 
-    def _sessions(self) -> Iterator[Metric]:
+    def _sessions(self) -> Iterator[Metric | Pause]:
         sessions, handles = SESSIONS.new(), HANDLES.new()
         for name, server in sorted(self.state.servers.items()):
             if not server.configured and not server.sessions:
                 continue
             sessions.add_metric([name], len(server.sessions))
             by_plugin: dict[str, int] = {}
-            for handle in server.handles():
-                plugin = plugin_label(handle.plugin, server)
-                by_plugin[plugin] = by_plugin.get(plugin, 0) + 1
+            for n, session in enumerate(list(server.sessions.values()), 1):  # a snapshot
+                if not n % PACE:
+                    yield PAUSE
+                for handle in list(session.handles.values()):
+                    plugin = plugin_label(handle.plugin, server)
+                    by_plugin[plugin] = by_plugin.get(plugin, 0) + 1
             for plugin, count in sorted(by_plugin.items()):
                 handles.add_metric([name, plugin], count)
         yield from (sessions, handles)

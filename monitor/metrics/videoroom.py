@@ -7,9 +7,12 @@ from collections.abc import Callable, Iterable, Iterator
 from prometheus_client.core import Metric
 
 from monitor.metrics.family import (
+    PACE,
+    PAUSE,
     Builder,
     Collector,
     GaugeFamily,
+    Pause,
 )
 from monitor.state import State
 from monitor.telemetry import Telemetry
@@ -66,14 +69,17 @@ class VideoRoomCollector(Collector):
     def builders(self) -> Iterable[Builder]:
         return (self._rooms, self._publishers)
 
-    def _rooms(self) -> Iterator[Metric]:
+    def _rooms(self) -> Iterator[Metric | Pause]:
         rooms, cap, max_publishers = ROOMS.new(), CAP.new(), MAX_PUBLISHERS.new()
         publishers, subscribers, recording = PUBLISHERS.new(), SUBSCRIBERS.new(), RECORDING.new()
         for name, server in sorted(self.state.servers.items()):
             if not server.rooms and not server.configured:
                 continue
             rooms.add_metric([name], len(server.rooms))
-            for room_id, room in server.rooms.items():
+            # A snapshot: the walk pauses for ingest, which may add or drop rooms meanwhile.
+            for n, (room_id, room) in enumerate(list(server.rooms.items()), 1):
+                if not n % PACE:
+                    yield PAUSE
                 labels = [name, room_id]
                 if room.bitrate_cap is not None:
                     cap.add_metric(labels, room.bitrate_cap)
@@ -85,13 +91,17 @@ class VideoRoomCollector(Collector):
                 subscribers.add_metric(labels, len(server.room_subscribers.get(room_id, ())))
         yield from (rooms, cap, max_publishers, publishers, subscribers, recording)
 
-    def _publishers(self) -> Iterator[Metric]:
+    def _publishers(self) -> Iterator[Metric | Pause]:
         info, publishing = PUBLISHER_INFO.new(), PUBLISHING.new()
         show_display = self.expose_display()
         for name, server in sorted(self.state.servers.items()):
             if not server.rooms and not server.configured:
                 continue
-            for (room_id, publisher_id), publisher in server.publishers.items():
+            for n, ((room_id, publisher_id), publisher) in enumerate(
+                list(server.publishers.items()), 1
+            ):
+                if not n % PACE:
+                    yield PAUSE
                 display = (publisher.display or "")[:DISPLAY_MAX] if show_display else ""
                 info.add_metric([name, room_id, publisher_id, display], 1)
                 publishing.add_metric([name, room_id, publisher_id], int(publisher.publishing))

@@ -13,9 +13,10 @@ import structlog
 from monitor.config import Config
 from monitor.janus.clients import JanusClients
 from monitor.janus.errors import JanusError
+from monitor.pacing import Pacer
 from monitor.remediation.actions import ACTIONS, Unavailable
 from monitor.remediation.audit import AuditLog
-from monitor.remediation.policy import Decision, Ladders, decide
+from monitor.remediation.policy import Decision, Ladders, decide_paced
 from monitor.remediation.ratelimit import RateLimiter
 from monitor.signals.bitrate import BitrateSignal
 from monitor.state import State
@@ -47,8 +48,14 @@ class Remediator:
         if config.remediation.mode != self._mode:
             # Steps decided in dry_run were never taken: enforce starts every ladder afresh.
             self.ladders, self._mode = Ladders(), config.remediation.mode
+        decisions: list[Decision] = []
+        pacer = Pacer()
         try:
-            decisions = decide(state, bitrate, config, self.ladders, now)
+            for decision in decide_paced(state, bitrate, config, self.ladders, now):
+                if decision is None:
+                    await pacer.pause()
+                else:
+                    decisions.append(decision)
         except Exception:  # a policy bug must not stop the daemon (nor the next tick)
             log.exception("remediation_policy_failed")
             return 0

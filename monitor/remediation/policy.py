@@ -14,6 +14,7 @@ be in the room and publishing. Uncapped rooms have nothing to enforce unless
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
@@ -26,6 +27,7 @@ from monitor.state.model import Publisher, Server
 DEFAULT_STATS_PERIOD = 5.0  # seconds, until the stats arriving say otherwise
 MIN_GAP = 0.2
 PublisherRef = tuple[str, str, str]  # (server, room, publisher)
+PACE = 32  # publishers evaluated between the points where the executor may yield the loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +76,16 @@ def _pattern(regex: str) -> re.Pattern[str]:
 
 
 def stats_period(media: MediaIn) -> float:
-    """How often Janus reports this publisher's stats, from the last few reports."""
+    """How often Janus reports this publisher's stats, from the last few reports (worked out
+    once per report: the policy asks every second for every publisher)."""
+    if media.period is not None and media.period[0] == media.reports:
+        return media.period[1]
     times = [at for at, _ in media.history]
     # Audio and video come as separate events a few ms apart: only the gaps between reports.
     gaps = sorted(b - a for a, b in pairwise(times) if b - a > MIN_GAP)
-    return gaps[len(gaps) // 2] if gaps else DEFAULT_STATS_PERIOD
+    period = gaps[len(gaps) // 2] if gaps else DEFAULT_STATS_PERIOD
+    media.period = (media.reports, period)
+    return period
 
 
 def effective_cap(server: Server, publisher: Publisher, config: Config) -> int | None:
@@ -94,18 +101,33 @@ def effective_cap(server: Server, publisher: Publisher, config: Config) -> int |
 def decide(
     state: State, bitrate: BitrateSignal, config: Config, ladders: Ladders, now: float
 ) -> list[Decision]:
+    """Every decision of this evaluation, at once."""
+    return [d for d in decide_paced(state, bitrate, config, ladders, now) if d is not None]
+
+
+def decide_paced(
+    state: State, bitrate: BitrateSignal, config: Config, ladders: Ladders, now: float
+) -> Iterator[Decision | None]:
+    """The decisions, with a None every PACE publishers: where the executor may let ingest
+    run (10 k publishers are tens of ms). Publishers are walked from a snapshot, and one gone
+    meanwhile is skipped."""
     rules = config.remediation.over_bitrate
     if config.remediation.mode == "off":
-        return []
+        return
     ladders.forget_gone(state)
-    decisions: list[Decision] = []
     exempt_rooms = set(rules.exempt_rooms)
     exempt_display = _pattern(rules.exempt_display_regex) if rules.exempt_display_regex else None
     for target in config.targets:
         server = state.servers.get(target.name)
         if server is None:
             continue
-        for (room_id, publisher_id), publisher in server.publishers.items():
+        for n, ((room_id, publisher_id), publisher) in enumerate(
+            list(server.publishers.items()), 1
+        ):
+            if not n % PACE:
+                yield None
+            if (room_id, publisher_id) not in server.publishers:
+                continue  # gone while the walk let ingest run
             ref = (server.name, room_id, publisher_id)
             ladder = ladders.by_publisher.get(ref)
             handle = server.handle(publisher.handle) if publisher.handle else None
@@ -121,15 +143,23 @@ def decide(
                 or (exempt_display is not None and exempt_display.search(publisher.display or ""))
             ):
                 continue
-            fresh_within = max(2 * stats_period(media), target.poll_interval)
             measured = media.total_bitrate()
-            if now - media.updated > fresh_within or measured is None:
+            age = now - media.updated
+            # stats_period sorts the history: only worked out when the age needs it.
+            if measured is None or (age > target.poll_interval and age > 2 * stats_period(media)):
                 continue  # stale: wait for a measurement (e.g. after a restart)
-            if ladder is None or ladder.handle != publisher.handle:
-                ladder = ladders.by_publisher[ref] = Ladder(handle=publisher.handle)
+            if ladder is not None and ladder.handle != publisher.handle:
+                ladder = None  # rejoined from another handle: a new ladder
             if measured <= cap * rules.tolerance:
-                ladder.over_since, ladder.next_step = None, 0  # complied: the ladder resets
+                # Complied: the ladder resets. Only one that acted is kept (its last action
+                # still spaces the next); the rest are not held for 10 k compliant publishers.
+                if ladder is not None and ladder.last_action is not None:
+                    ladder.over_since, ladder.next_step = None, 0
+                else:
+                    ladders.by_publisher.pop(ref, None)
                 continue
+            if ladder is None:
+                ladder = ladders.by_publisher[ref] = Ladder(handle=publisher.handle)
             if ladder.over_since is None:
                 ladder.over_since = now
             if now - ladder.over_since < rules.sustain or ladder.next_step >= len(rules.steps):
@@ -139,7 +169,7 @@ def decide(
             step = rules.steps[ladder.next_step]
             ladder.next_step += 1
             ladder.last_action = now
-            decisions.append(
+            yield (
                 Decision(
                     server=server.name, room=room_id, publisher=publisher_id,
                     display=publisher.display, session_id=handle.session_id,
@@ -147,4 +177,3 @@ def decide(
                     tolerance=rules.tolerance, decided_at=now,
                 )
             )  # fmt: skip
-    return decisions

@@ -13,12 +13,12 @@ scrape time through state (the handle a publisher joined with).
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from monitor.decode.polls import PolledHandle
 from monitor.decode.records import ConnectionEvent, Event, MediaStat, MediaStatsEvent
+from monitor.signals.records import Samples
 from monitor.state import Ops, RemovalHooks, Router, Server, Stage
 from monitor.state.model import MAX_STREAMS_PER_HANDLE, Handle
 
@@ -45,17 +45,28 @@ class MediaIn:
     totals: dict[str, int] = field(default_factory=dict)  # kind -> bytes, monotonic
     updated: float = 0.0  # monotonic clock of the last stats
     restarted: bool = False  # a hangup since: the next counters start from 0
-    history: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    history: Samples = field(default_factory=lambda: Samples(2, HISTORY))  # (at, bits/s)
+    # Bits/s per kind and in all, worked out when the layers change: the scrape, the API and
+    # the remediation policy read them for every publisher, several times a second.
+    rates: dict[str, float] = field(default_factory=dict)
+    total: float | None = None
+    reports: int = 0  # stats reports taken, so what is derived from history can be cached
+    period: tuple[int, float] | None = None  # (reports, seconds): the remediation policy's
 
     def bitrate(self, kind: str) -> float | None:
         """Bits/s of one kind, simulcast layers summed; None if no layer reported it."""
-        values = [layer.lastsec for layer in self.layers.values() if layer.kind == kind]
-        known = [v for v in values if v is not None]
-        return 8.0 * sum(known) if known else None
+        return self.rates.get(kind)
 
     def total_bitrate(self) -> float | None:
-        rates = [r for r in (self.bitrate(kind) for kind in KINDS) if r is not None]
-        return sum(rates) if rates else None
+        return self.total
+
+    def recompute(self) -> None:
+        rates = self.rates  # filled in place: a new dict per report would be GC churn
+        rates.clear()
+        for layer in self.layers.values():
+            if layer.lastsec is not None:
+                rates[layer.kind] = rates.get(layer.kind, 0.0) + 8.0 * layer.lastsec
+        self.total = sum(rates.values()) if rates else None
 
 
 def over_cap(bitrate: float | None, cap: int | None, tolerance: float) -> bool:
@@ -99,6 +110,7 @@ class BitrateSignal:
             media.restarted = True
             for layer in media.layers.values():
                 layer.lastsec = 0
+            media.recompute()
 
     def update(
         self, server: Server, key: tuple[int, int], stats: Iterable[MediaStat], now: float
@@ -132,9 +144,11 @@ class BitrateSignal:
             media.totals[stat.kind] = media.totals.get(stat.kind, 0) + grown
             layer.raw = raw
         media.updated = now
+        media.reports += 1
+        media.recompute()
         total = media.total_bitrate()
         if total is not None:
-            media.history.append((now, total))
+            media.history.append(now, total)
 
     # --- removal -------------------------------------------------------------------------------
 

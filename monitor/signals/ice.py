@@ -16,7 +16,6 @@ A session destroyed (or a handle detached) before the timeout is not a failure.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -74,7 +73,15 @@ class Connection:
     """A handle's connection story: the current attempt and what happened, in order."""
 
     attempt: Attempt = field(default_factory=Attempt)
-    story: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=STORY_STEPS))
+    # A list, trimmed by tell(): an empty deque is 760 bytes of preallocated block.
+    story: list[tuple[int, str]] = field(default_factory=list)
+
+    def tell(self, step: tuple[int, str]) -> None:
+        """Add (Janus timestamp, what happened) to the story, dropping its oldest when full."""
+        if len(self.story) >= STORY_STEPS:
+            del self.story[0]
+        self.story.append(step)
+
     previous: Attempt | None = None  # the attempt before this one, once it ended
     failure: tuple[str, str] | None = None  # (stage, cause) of the last failed attempt
     setup_seconds: float | None = None  # of the last attempt that came up
@@ -93,6 +100,18 @@ class IceCounters:
 
 
 K = TypeVar("K")
+_WORDS: dict[str, str] = {}  # story texts seen, so 20 k stories share one "ice ready"
+MAX_WORDS = 4096
+
+
+def said(text: str) -> str:
+    """The one copy of a story text (within a bound: texts with addresses are not shared)."""
+    found = _WORDS.get(text)
+    if found is None:
+        if len(_WORDS) >= MAX_WORDS:
+            return text
+        found = _WORDS[text] = text
+    return found
 
 
 def _bump(counts: dict[K, int], key: K) -> None:
@@ -103,6 +122,9 @@ class IceSignal:
     def __init__(self, setup_timeout: Callable[[], float] = lambda: 20.0) -> None:
         self.setup_timeout = setup_timeout
         self.connections: dict[HandleRef, Connection] = {}
+        # Negotiated attempts not known up or failed yet: all the tick has to look at (walking
+        # every connection each second was 15% of the loop at 20 k handles).
+        self.pending: dict[HandleRef, Attempt] = {}
         self.counters: dict[str, IceCounters] = {}
         self.last_now = float("-inf")  # the latest monotonic time a handler or tick saw
 
@@ -153,9 +175,10 @@ class IceSignal:
             attempt.local_sdp = True
         else:
             attempt.remote_sdp = True
-        connection.story.append((event.timestamp, f"{side} {body.sdp_type}"))
+        connection.tell((event.timestamp, said(f"{side} {body.sdp_type}")))
         if attempt.local_sdp and attempt.remote_sdp and attempt.negotiated_at is None:
             attempt.negotiated_us, attempt.negotiated_at = event.timestamp, now
+            self.pending[(server.name, event.session_id or 0, event.handle_id or 0)] = attempt
 
     def _on_candidate(
         self, ops: Ops, server: Server, event: Event, body: CandidateEvent, now: float
@@ -166,7 +189,7 @@ class IceSignal:
             return
         if self._candidate(server, connection.attempt, body.side, candidate):
             text = f"{body.side} candidate {candidate.type} {candidate.scope} {candidate.transport}"
-            connection.story.append((event.timestamp, text))
+            connection.tell((event.timestamp, said(text)))
 
     def _candidate(self, server: Server, attempt: Attempt, side: str, candidate: Candidate) -> bool:
         """Record a candidate once per attempt; count it; whether it was new."""
@@ -207,7 +230,7 @@ class IceSignal:
             return
         if body.state in ("connected", "ready"):
             connection.attempt.ice_ok = True
-        connection.story.append((event.timestamp, f"ice {body.state}"))
+        connection.tell((event.timestamp, said(f"ice {body.state}")))
 
     def _on_pair(
         self, ops: Ops, server: Server, event: Event, body: SelectedPairEvent, now: float
@@ -218,12 +241,12 @@ class IceSignal:
         _bump(self.server(server.name).pairs, pair)
         connection = self._connection(server, event, now)
         if connection is not None:
-            connection.story.append((event.timestamp, f"selected pair {body.pair}"))
+            connection.tell((event.timestamp, f"selected pair {body.pair}"))
 
     def _on_dtls(self, ops: Ops, server: Server, event: Event, body: DtlsEvent, now: float) -> None:
         connection = self._connection(server, event, now)
         if connection is not None and (body.state != "trying" or not body.retransmissions):
-            connection.story.append((event.timestamp, f"dtls {body.state}"))
+            connection.tell((event.timestamp, said(f"dtls {body.state}")))
 
     def _on_connection(
         self, ops: Ops, server: Server, event: Event, body: ConnectionEvent, now: float
@@ -236,12 +259,12 @@ class IceSignal:
         attempt = connection.attempt
         handle = server.handle((event.session_id or 0, event.handle_id or 0))
         if body.connection == "webrtcup":
-            connection.story.append((event.timestamp, "webrtcup"))
+            connection.tell((event.timestamp, "webrtcup"))
             if attempt.outcome is None:
                 attempt.outcome = "up"
                 self._setup_time(server, connection, handle, event.timestamp, now)
             return
-        connection.story.append((event.timestamp, f"hangup {body.reason or ''}".rstrip()))
+        connection.tell((event.timestamp, f"hangup {body.reason or ''}".rstrip()))
         if attempt.outcome is None:
             reason = body.reason or ""
             if reason in ICE_HANGUPS:
@@ -295,24 +318,31 @@ class IceSignal:
         attempt.outcome = "failed"
         connection.failure = (stage, cause)
         _bump(self.server(server.name).failures, (stage, cause))
-        connection.story.append((0, f"failed: {stage}, {cause}"))
+        connection.tell((0, f"failed: {stage}, {cause}"))
 
     def tick(self, servers: Mapping[str, Server], now: float) -> int:
         """Count stalled attempts (no webrtcup within setup_timeout): Janus says nothing of
         them. Returns how many were found."""
         self.last_now = max(self.last_now, now)
         found = 0
-        for (name, _, _), connection in list(self.connections.items()):
-            server = servers.get(name)
-            if server is not None and self._overdue(server, connection.attempt, now):
+        for ref, attempt in list(self.pending.items()):
+            connection = self.connections.get(ref)
+            if connection is None or connection.attempt is not attempt or attempt.outcome:
+                del self.pending[ref]  # gone, renegotiated or settled since
+                continue
+            server = servers.get(ref[0])
+            if server is not None and self._overdue(server, attempt, now):
                 self._fail(server, connection, "stalled")
+                del self.pending[ref]
                 found += 1
         return found
 
     # --- removal -------------------------------------------------------------------------------
 
     def _on_handle_removed(self, server: Server, handle: Handle, reason: str) -> None:
-        connection = self.connections.pop((server.name, handle.session_id, handle.handle_id), None)
+        ref = (server.name, handle.session_id, handle.handle_id)
+        self.pending.pop(ref, None)
+        connection = self.connections.pop(ref, None)
         if connection is None:
             return
         # Destroyed before the timeout is no failure; after it (and not counted yet), stalled.
@@ -324,6 +354,8 @@ class IceSignal:
     def _forget_server(self, server: Server) -> None:
         for ref in [r for r in self.connections if r[0] == server.name]:
             del self.connections[ref]
+        for ref in [r for r in self.pending if r[0] == server.name]:
+            del self.pending[ref]
 
     def of(self, server: Server, key: tuple[int, int] | None) -> Connection | None:
         return self.connections.get((server.name, *key)) if key is not None else None

@@ -13,11 +13,11 @@ subscriber left with no feed (its publisher kicked) is not an overwhelmed one.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from monitor.decode.records import Event, MediaReceivingEvent, MediaStat, MediaStatsEvent
+from monitor.signals.records import Samples
 from monitor.state import Ops, RemovalHooks, Router, Server, Stage
 from monitor.state.model import MAX_STREAMS_PER_HANDLE, Handle
 from monitor.telemetry import Histogram
@@ -41,7 +41,7 @@ class Downstream:
     remb: int | None = None
     link_quality: int | None = None  # the lowest out-media-link-quality, once it moved
     moved: bool = False
-    window: deque[tuple[float, int, int]] = field(default_factory=lambda: deque(maxlen=64))
+    window: Samples = field(default_factory=lambda: Samples(3, 64))  # (at, packets, lost)
     # Per (mid, layer): lost, lost-by-remote, nacks received, nacks sent as last reported.
     last: dict[tuple[str | None, int], tuple[int, int, int, int]] = field(default_factory=dict)
 
@@ -175,7 +175,7 @@ class QualitySignal:
                     down.link_quality = stat.out_media_link_quality
         packets = sum(p for p, _ in down.counters.values())
         lost = sum(lost for _, lost in down.counters.values())
-        down.window.append((now, packets, lost))
+        down.window.append(now, packets, lost)
         while down.window and down.window[0][0] < now - LOSS_WINDOW:
             down.window.popleft()
         ratio = down.loss_ratio()

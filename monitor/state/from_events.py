@@ -81,7 +81,7 @@ def apply_media_stats(
     for stat in body.stats:
         key = (stat.mid, stat.layer)
         if key in media or len(media) < MAX_STREAMS_PER_HANDLE:
-            media[key] = stat
+            media[key] = stat.kind
     handle.media_seen, handle.media_source = now, "event"
 
 

@@ -92,7 +92,7 @@ def apply_polled_handle(
     if body.opaque_id:
         handle.opaque_id = body.opaque_id
     if body.media is not None:
-        handle.media = {(s.mid, s.layer): s for s in body.media}
+        handle.media = {(s.mid, s.layer): s.kind for s in body.media}
         handle.media_seen, handle.media_source = now, "poll"
     if body.role == PUBLISHER and body.room is not None and body.publisher_id is not None:
         if handle.publisher_id != body.publisher_id or handle.room != body.room:

@@ -1,4 +1,9 @@
-"""The JSON API (/api/v1/*): current state as operators read it. Never shows a secret."""
+"""The JSON API (/api/v1/*): current state as operators read it. Never shows a secret.
+
+Answers that walk every publisher, subscriber or handle are paced (monitor.pacing): at 10 k
+publishers one answer is 100+ ms of Python, which ingest must not wait for. They walk
+snapshots, so what goes meanwhile is still listed as it was when the walk began.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from monitor.answers import json_response
+from monitor.pacing import Pacer
 from monitor.state import Server
 from monitor.web.explain import publisher_signals
 from monitor.web.keys import AUDIT, CONFIG, STATE
@@ -22,10 +28,20 @@ def _servers(request: web.Request) -> list[Server]:
     ]
 
 
+async def _unexplained(server: Server, pacer: Pacer) -> int:
+    count = 0
+    for session in list(server.sessions.values()):
+        await pacer.pause()
+        count += sum(1 for h in list(session.handles.values()) if not h.explained)
+    return count
+
+
 async def api_servers(request: web.Request) -> web.Response:
     now_us = time.time() * 1_000_000
+    pacer = Pacer()
     out: list[dict[str, Any]] = []
     for server in _servers(request):
+        unexplained = await _unexplained(server, pacer)
         info = server.info
         out.append(
             {
@@ -37,7 +53,7 @@ async def api_servers(request: web.Request) -> web.Response:
                 "public_ip": info.public_ip if info else None,
                 "sessions": len(server.sessions),
                 "handles": server.handle_count,
-                "handles_unexplained": sum(1 for h in server.handles() if not h.explained),
+                "handles_unexplained": unexplained,
                 "rooms": len(server.rooms),
                 "publishers": len(server.publishers),
                 "subscribers": len(server.subscribers),
@@ -52,15 +68,18 @@ async def api_servers(request: web.Request) -> web.Response:
 
 
 async def api_rooms(request: web.Request) -> web.Response:
+    pacer = Pacer()
     out: list[dict[str, Any]] = []
     for server in _servers(request):
         publishers: dict[str, list[str]] = {}
-        for room_id, publisher_id in server.publishers:
+        for room_id, publisher_id in list(server.publishers):
             publishers.setdefault(room_id, []).append(publisher_id)
         subscribers: dict[str, int] = {}
-        for subscriber in server.subscribers.values():
+        for subscriber in list(server.subscribers.values()):
             subscribers[subscriber.room] = subscribers.get(subscriber.room, 0) + 1
+        await pacer.pause()
         for room_id, room in sorted(server.rooms.items()):
+            await pacer.pause()
             out.append(
                 {
                     "server": server.name,
@@ -80,14 +99,17 @@ async def api_rooms(request: web.Request) -> web.Response:
 async def api_publishers(request: web.Request) -> web.Response:
     show_display = request.app[CONFIG].current.signals.expose_display
     now = time.monotonic()
+    pacer = Pacer()
     out: list[dict[str, Any]] = []
     for server in _servers(request):
         viewers: dict[tuple[str, str], int] = {}  # (room, feed) -> subscriber handles
-        for subscriber in server.subscribers.values():
+        for subscriber in list(server.subscribers.values()):
             for feed in subscriber.feed_ids:
                 key = (subscriber.room, feed)
                 viewers[key] = viewers.get(key, 0) + 1
+        await pacer.pause()
         for (room_id, publisher_id), publisher in sorted(server.publishers.items()):
+            await pacer.pause()
             handle = publisher.handle
             out.append(
                 {

@@ -5,15 +5,15 @@ from __future__ import annotations
 import html
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from monitor import __version__
 from monitor.answers import json_response
-from monitor.web.keys import CONFIG, READINESS, REGISTRY, RELOAD
+from monitor.web.keys import CONFIG, METRICS, READINESS, RELOAD
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[REGISTRY])
+    body = await request.app[METRICS]()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -83,18 +83,21 @@ async def test_publishers_and_a_subscriber_reach_the_daemon_through_events(
             handle = lab.server.handle(key)
             assert handle is not None, f"{who}'s handle {key} is not tracked"
             assert handle.pc_up, f"{who}'s PeerConnection is not up"
-            kinds = {stat.kind for stat in handle.media.values()}
+            kinds = set(handle.media.values())
             assert kinds == {"audio", "video"}, f"{who}: media stats for {kinds}"
         for who in ("alice", "bob"):
             handle = lab.server.handle(keys[who])
             assert handle is not None
-            video = [s for s in handle.media.values() if s.kind == "video"]
-            assert video[0].bytes_received_lastsec is not None
-            assert video[0].bytes_received_lastsec >= MIN_VIDEO_BYTES_PER_SECOND, (who, video)
+            media = lab.daemon.runtime.signals.bitrate.of(lab.server, keys[who])
+            rate = media.bitrate("video") if media else None
+            assert rate is not None and rate >= 8 * MIN_VIDEO_BYTES_PER_SECOND, (who, rate)
         handle = lab.server.handle(keys["viewer"])
         assert handle is not None
-        sent = [s.bytes_sent for s in handle.media.values() if s.kind == "video"]
-        assert len(sent) == 2, handle.media  # one video stream per feed
+        video = [key for key, kind in handle.media.items() if kind == "video"]
+        assert len(video) == 2, handle.media  # one video stream per feed
+        down = lab.daemon.runtime.signals.quality.of(lab.server, keys["viewer"])
+        assert down is not None
+        sent = [down.sent.get(key) for key in video]
         assert all(n is not None and n > 0 for n in sent), sent
 
     await lab.eventually(media_stats_on_handles, "media stats of the three handles")

@@ -1,0 +1,158 @@
+"""/metrics as text, paced: the Prometheus text format (0.0.4) byte for byte as
+prometheus_client's ``generate_latest`` writes it, without holding the loop for a scrape.
+
+Rows of ``RowGauge``/``RowCounter`` are written from one %-template per family (label names
+sorted, as generate_latest sorts them); other families (histograms, single values) go
+through their Samples. Builders and rows are walked under a ``Pacer``: every slice of loop
+time, ingest gets the loop back (see monitor.pacing).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from operator import itemgetter
+
+import structlog
+from prometheus_client.core import Metric
+from prometheus_client.samples import Sample
+
+from monitor.metrics.family import PACE, PAUSE, Collector, Pause, RowCounter, RowGauge
+from monitor.pacing import Pacer
+
+log = structlog.get_logger("monitor.metrics")
+
+_TYPES = {"counter": "counter", "gauge": "gauge", "histogram": "histogram", "summary": "summary",
+          "unknown": "untyped", "info": "gauge", "stateset": "gauge",
+          "gaugehistogram": "histogram"}  # fmt: skip
+
+
+_NEEDS_ESCAPE = re.compile(r'[\\"\n]')
+
+
+def go_float(value: float) -> str:
+    """A sample value as Go (and generate_latest) writes it: 1.0, 1.5e+06, +Inf, NaN."""
+    if type(value) is int and -1_000_000 < value < 1_000_000:
+        return f"{value}.0"  # the common case, without float repr
+    d = float(value)
+    if d == math.inf:
+        return "+Inf"
+    if d == -math.inf:
+        return "-Inf"
+    if d != d:
+        return "NaN"
+    s = repr(d)
+    dot = s.find(".")
+    if d > 0 and dot > 6:  # Go switches to exponents sooner than Python
+        mantissa = f"{s[0]}.{s[1:dot]}{s[dot + 1 :]}".rstrip("0.")
+        return f"{mantissa}e+{dot - 1:02d}"
+    return s
+
+
+def escape_value(value: str) -> str:
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return value
+
+
+def _head(metric: Metric) -> tuple[str, str]:
+    name = metric.name + "_total" if metric.type == "counter" else metric.name
+    if metric.type == "info":
+        name = metric.name + "_info"
+    documentation = metric.documentation.replace("\\", r"\\").replace("\n", r"\n")
+    return name, f"# HELP {name} {documentation}\n# TYPE {name} {_TYPES[metric.type]}\n"
+
+
+def _sample_line(sample: Sample) -> str:
+    labels = ""
+    if sample.labels:
+        labels = "{" + ",".join(
+            f'{k}="{escape_value(v)}"' for k, v in sorted(sample.labels.items())
+        ) + "}"  # fmt: skip
+    stamp = "" if sample.timestamp is None else f" {int(float(sample.timestamp) * 1000):d}"
+    return f"{sample.name}{labels} {go_float(sample.value)}{stamp}\n"
+
+
+def _rows(metric: RowGauge | RowCounter, name: str, out: list[str]) -> Iterator[Pause]:
+    names = metric._labelnames
+    order = sorted(range(len(names)), key=names.__getitem__)
+    if not names:
+        for (value,) in metric.rows:
+            out.append(f"{name} {go_float(value)}\n")
+        return
+    template = (
+        name.replace("%", "%%") + "{" + ",".join(f'{names[i]}="%s"' for i in order) + "} %s\n"
+    )
+    # Label values in name order, as a tuple even for one label.
+    ordered = itemgetter(*order) if len(order) > 1 else (lambda row: (row[order[0]],))
+    rows = metric.rows
+    for start in range(0, len(rows), PACE * 16):
+        chunk = [ordered(row) for row in rows[start : start + PACE * 16]]
+        # Escaping is rare (ids, names and kinds): one scan of the chunk's values decides.
+        if _NEEDS_ESCAPE.search("".join(["".join(labels) for labels in chunk])):
+            chunk = [tuple(escape_value(v) for v in labels) for labels in chunk]
+        values = [row[-1] for row in rows[start : start + PACE * 16]]
+        out.extend([template % (*labels, go_float(value))
+                    for labels, value in zip(chunk, values, strict=True)])  # fmt: skip
+        yield PAUSE
+
+
+def _family(metric: Metric, out: list[str]) -> Iterator[Pause]:
+    name, head = _head(metric)
+    out.append(head)
+    if isinstance(metric, RowGauge | RowCounter):
+        yield from _rows(metric, name, out)
+        return
+    deferred: dict[str, list[str]] = {}  # OpenMetrics-only samples, as gauges at the end
+    for sample in metric.samples:
+        for suffix in ("_created", "_gsum", "_gcount"):
+            if sample.name == metric.name + suffix:
+                deferred.setdefault(suffix, []).append(_sample_line(sample))
+                break
+        else:
+            out.append(_sample_line(sample))
+    documentation = metric.documentation.replace("\\", r"\\").replace("\n", r"\n")
+    for suffix, lines in sorted(deferred.items()):
+        out.append(f"# HELP {metric.name}{suffix} {documentation}\n")
+        out.append(f"# TYPE {metric.name}{suffix} gauge\n")
+        out.extend(lines)
+
+
+async def render(collectors: Sequence[Collector], pacer: Pacer | None = None) -> bytes:
+    """Every collector's families as text, yielding to the loop between slices."""
+    pacer = pacer or Pacer()
+    out: list[str] = []
+    chunks: list[bytes] = []  # encoded as it goes: one join of 8 MB is itself 10 ms
+    for collector in collectors:
+        for build in collector.builders():
+            families: list[Metric] = []
+            try:
+                for item in build():
+                    if item is PAUSE:
+                        await pacer.pause()
+                    else:
+                        families.append(item)  # type: ignore[arg-type]
+            except Exception:  # one broken family must not take /metrics down
+                collector.telemetry.collector_failed(collector.name)
+                log.exception("collector_failed", collector=collector.name,
+                              builder=getattr(build, "__name__", "?"))  # fmt: skip
+                continue
+            for family in families:
+                for _ in _family(family, out):
+                    chunks.append("".join(out).encode())
+                    out.clear()
+                    await pacer.pause()
+                chunks.append("".join(out).encode())
+                out.clear()
+    return b"".join(chunks)
+
+
+def render_now(collectors: Iterable[Collector]) -> bytes:
+    """The same text without pacing, for callers off the loop (tests, doctor)."""
+    out: list[str] = []
+    for collector in collectors:
+        for family in collector.collect():
+            for _ in _family(family, out):
+                pass
+    return "".join(out).encode()

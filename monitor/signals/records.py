@@ -1,0 +1,47 @@
+"""Bounded runs of numeric samples, kept flat: what the signals remember per handle.
+
+A ``deque(maxlen=120)`` of (time, value) tuples is about 12 KB per full publisher (a tuple
+and two floats per sample, and deque blocks), 120 MB at 10 k publishers; the same samples
+flat in an ``array('d')`` are 1.9 KB. An empty deque alone is 760 bytes of preallocated block.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator
+
+
+class Samples:
+    """At most ``limit`` records of ``width`` floats each, oldest first."""
+
+    __slots__ = ("data", "limit", "width")
+
+    def __init__(self, width: int, limit: int) -> None:
+        self.width = width
+        self.limit = limit
+        self.data = array("d")
+
+    def __len__(self) -> int:
+        return len(self.data) // self.width
+
+    def append(self, *values: float) -> None:
+        self.data.extend(values)
+        if len(self.data) > self.limit * self.width:
+            del self.data[: self.width]
+
+    def popleft(self) -> None:
+        del self.data[: self.width]
+
+    def __getitem__(self, index: int) -> tuple[float, ...]:
+        count = len(self)
+        if index < 0:
+            index += count
+        if not 0 <= index < count:
+            raise IndexError(index)
+        start = index * self.width
+        return tuple(self.data[start : start + self.width])
+
+    def __iter__(self) -> Iterator[tuple[float, ...]]:
+        data, width = self.data, self.width
+        for start in range(0, len(data), width):
+            yield tuple(data[start : start + width])
