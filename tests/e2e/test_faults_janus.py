@@ -132,8 +132,8 @@ async def test_janus_killed_and_restarted_forgets_the_old_process_on_the_next_po
     assert tracked["sessions"] == tracked["handles"] == tracked["publishers"] == 0
     assert janus_lab.server.handle_count == 0
     print(
-        f"{events}: janus_up 0 {took_down:.2f} s after SIGKILL; "
-        f"1 {took_up:.2f} s after the restart ({restarted - killed:.2f} s after the kill), "
+        f"{events}: janus_up 0 {took_down:.2f} s after SIGKILL; a fresh Janus answering "
+        f"{restarted - killed:.2f} s after the kill, janus_up 1 {took_up:.2f} s later, "
         f"with the old 2 sessions, 2 handles and 1 publisher gone in that same scrape"
     )
 
