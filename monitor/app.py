@@ -52,6 +52,10 @@ from monitor.web.server import JsonErrorRunner
 log = structlog.get_logger("monitor")
 
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
+# aiohttp bounds each request line and header at 8190 bytes but allows 32768 headers, so one
+# request could hold some 256 MiB of headers. Janus (libcurl), Prometheus and browsers send a
+# few dozen at most.
+MAX_HEADERS = 100
 RUNTIME_KEY: web.AppKey[Runtime] = web.AppKey("runtime")  # for the wiring's own lifecycles
 
 
@@ -323,7 +327,9 @@ def build_app(runtime: Runtime) -> web.Application:
 async def start(runtime: Runtime, host: str, port: int) -> web.AppRunner:
     """Start serving; port 0 picks a free port (see runner.addresses)."""
     # The webhook decompresses bodies itself, with a size cap; aiohttp's would have none.
-    runner = JsonErrorRunner(build_app(runtime), auto_decompress=False, access_log=None)
+    runner = JsonErrorRunner(
+        build_app(runtime), auto_decompress=False, access_log=None, max_headers=MAX_HEADERS
+    )
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import shutil
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from monitor.decode.events import decode_event
 from monitor.decode.fields import DecodeNotes
 from monitor.decode.records import TYPE_LABELS, Event
 from monitor.janus.admin import AdminClient, RequestRecord
+from monitor.logs import configure_logging
 from tests.fakes import FakeAdminServer, FakeClock, serve_fake_admin
 
 FIXTURES = Path(__file__).parent / "fixtures" / "janus-1.1.2"
@@ -107,6 +110,28 @@ def keep_logging_config() -> Iterator[None]:
     saved = structlog.get_config()
     yield
     structlog.configure(**saved)
+
+
+class _NotATty(io.TextIOWrapper):
+    def isatty(self) -> bool:
+        return False
+
+
+def capture_daemon_logs(
+    monkeypatch: pytest.MonkeyPatch, level: str = "debug", fmt: str = "json"
+) -> io.BytesIO:
+    """What the daemon's own logging writes to stdout, rendered as in production (JSON lines
+    unless ``fmt`` says console). A reload that keeps log.format json keeps writing here, which
+    structlog.testing.capture_logs would not survive (a reload reconfigures structlog)."""
+    raw = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", _NotATty(raw, encoding="utf-8", write_through=True))
+    configure_logging(level, fmt)
+    return raw
+
+
+def log_lines(raw: io.BytesIO) -> list[dict[str, Any]]:
+    """The JSON lines captured so far, parsed."""
+    return [json.loads(line) for line in raw.getvalue().splitlines() if line.startswith(b"{")]
 
 
 @pytest.fixture

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import io
-import sys
 
 import orjson
 import pytest
 import structlog
 
-from monitor.logs import configure_logging
-
-
-class _Stdout(io.TextIOWrapper):
-    def isatty(self) -> bool:
-        return False
+from tests.conftest import capture_daemon_logs
 
 
 def _capture(monkeypatch: pytest.MonkeyPatch, fmt: str) -> io.BytesIO:
-    raw = io.BytesIO()
-    monkeypatch.setattr(sys, "stdout", _Stdout(raw, encoding="utf-8", write_through=True))
-    configure_logging("info", fmt)
-    return raw
+    return capture_daemon_logs(monkeypatch, "info", fmt)
 
 
 def test_json_lines_name_their_logger(monkeypatch: pytest.MonkeyPatch) -> None:

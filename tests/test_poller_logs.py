@@ -7,9 +7,10 @@ from prometheus_client import generate_latest
 from structlog.testing import capture_logs
 
 from monitor.metrics import build_registry, collectors
+from monitor.polling.poller import Poller
 from monitor.telemetry import Telemetry
 from tests.conftest import FakeClock, metric_samples, sample
-from tests.fakes import FakeAdmin
+from tests.fakes import FakeAdmin, fake_sleep
 from tests.test_poller import make_poller, run
 
 
@@ -47,3 +48,22 @@ async def test_a_janus_with_another_server_name_is_reported_once(clock: FakeCloc
     samples = metric_samples(generate_latest(registry).decode())
     mismatch = {"server": "janus-lab-1", "server_name": "MyJanusInstance"}
     assert sample(samples, "janus_monitor_identity_mismatch", **mismatch) == 1
+
+
+async def test_a_poller_restarted_by_a_reload_does_not_announce_a_change_that_did_not_happen(
+    clock: FakeClock,
+) -> None:
+    """A new poller on the same target stats (a reload changed its settings) says nothing while
+    the target stays down, and says target_up once it comes back."""
+    admin = FakeAdmin(clock)
+    admin.down = True
+    poller = make_poller(clock, admin)
+    with capture_logs() as logs:
+        await run(poller, clock, 2)
+        restarted = Poller(poller.target, admin, poller.state, poller.stats, clock=clock,
+                           wall=lambda: 1.8e9, sleep=fake_sleep(clock))  # type: ignore[arg-type]  # fmt: skip
+        await run(restarted, clock, 2)
+        admin.down = False
+        await run(restarted, clock, 2)
+    assert levels(logs, "target_down") == ["warning"]
+    assert levels(logs, "target_up") == ["info"]

@@ -98,7 +98,7 @@ class Poller:
         self.wall = wall
         self.sleep = sleep
         self.polls = 0
-        self._poll_log = PollLog()
+        self._poll_log = PollLog(stats.up)
         self.videoroom = True  # False once Janus says the plugin is not loaded
         self._next_request = 0.0
         self._deadline = 0.0

@@ -28,8 +28,10 @@ class PollReport:
 
 
 class PollLog:
-    def __init__(self) -> None:
-        self._was_up: bool | None = None
+    def __init__(self, was_up: bool | None = None) -> None:
+        # A poller restarted by a reload continues its predecessor's story (the target's
+        # PollStats outlive pollers): a target still down is not announced down again.
+        self._was_up: bool | None = was_up
         self._mismatch: str | None = None
 
     def log(
