@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 WHEELS := $(VENV)/wheels
 
 .PHONY: run run-fleet test lint deps apt-deps bench bench-admin bench-hostile bench-amqp bench-scrape \
-	clean
+	bench-replay clean
 
 # rabbitmq-server's install script starts the system broker unless a policy-rc.d forbids it:
 # the tests run private nodes of their own (lab/rabbitmq.py), so one is put in place meanwhile.
@@ -76,6 +76,9 @@ bench-amqp: deps
 
 bench-scrape: deps
 	$(PY) -m bench.scrape
+
+bench-replay: deps
+	$(PY) -m bench.replay
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

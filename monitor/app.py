@@ -171,7 +171,8 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
 
     async def sweep() -> None:  # a coroutine, so it runs on the loop that owns the state
         now = time.monotonic()
-        dropped = runtime.state.sweep(now)
+        polling = runtime.scope.polling
+        dropped = runtime.state.sweep(now, polling.in_flight() if polling is not None else None)
         runtime.telemetry.keep_only(set(runtime.state.servers))
         if runtime.ownership is not None:
             horizon = now - runtime.config.limits.stale_after

@@ -103,6 +103,7 @@ class Poller:
         self._next_request = 0.0
         self._deadline = 0.0
         self._asked_at = 0.0
+        self.in_flight_since: float | None = None  # asked_at of a request not applied yet
         self._essential = False
         self._report = PollReport()
 
@@ -169,6 +170,7 @@ class Poller:
 
     def _apply(self, body: Body) -> None:
         self.state.apply(poll_event(self.name, body), self.clock())
+        self.in_flight_since = None  # the answer is in state: its tombstones served
 
     async def _paced(self) -> float:
         """Wait until the budget allows the next request; returns when it is sent.
@@ -202,8 +204,13 @@ class Poller:
     async def _ask(self, call: Callable[[], Awaitable[T]]) -> tuple[float, T]:
         """Send one paced request; returns when it was sent and the answer."""
         asked_at = self._asked_at = await self._paced()
+        # Until its answer is applied, a destroyed id it may still list needs its tombstone.
+        self.in_flight_since = asked_at
         try:
             return asked_at, await call()
+        except BaseException:
+            self.in_flight_since = None
+            raise
         finally:
             self._spent(asked_at)
 

@@ -39,6 +39,11 @@ class Polling:
         self.running: dict[str, asyncio.Task[None]] = {}
         self.completed: set[str] = set()  # targets polled once since their poller started
 
+    def in_flight(self) -> dict[str, float]:
+        """When each target's outstanding Admin request (if any) was sent."""
+        return {name: poller.in_flight_since for name, poller in self.pollers.items()
+                if poller.in_flight_since is not None}  # fmt: skip
+
     def sync(self, targets: tuple[TargetConfig, ...]) -> None:
         """Start, restart or stop pollers so there is one per polled target as configured."""
         wanted = {t.name: t for t in targets if t.admin_url}

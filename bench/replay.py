@@ -1,0 +1,183 @@
+"""``python -m bench.replay`` (``make bench-replay``): 1 M events at 20 k events/s, and RSS.
+
+The whole 10-media capture (a room created, a publisher and a subscriber joined with media,
+then kicked, hung up, detached and destroyed) is copied with rewritten ids (``bench.synth``)
+and replayed into the daemon (its own process) as 100-event compact bodies on one
+connection, paced to the rate (open loop, as a Janus under load sends): 100 copies at a time
+are interleaved, so sessions, handles, rooms and publishers come and go all along.
+
+Printed: events/s reached, ack p50/p99/max, the daemon's RSS after 100 k events and at the
+end (and after an idle pause), tracked state at the end. Target (issue 18 f): RSS at the end
+within 10% of RSS after 100 k events, and tracked state back to 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+from bench.ingest import WEBHOOK_PATH, Server, free_port, percentile
+from bench.scrape import rss_mb
+from bench.synth import EMITTER, ID_STRIDE, scenario
+
+CONCURRENT = 100  # copies interleaved at any time
+EVENTS_PER_BODY = 100
+TARGET_GROWTH = 0.10
+
+
+def daemon_server(tmp: Path) -> Server:
+    port = free_port()
+    config = tmp / "replay.yml"
+    config.write_text(
+        f"listen: 127.0.0.1:{port}\nlog: {{level: warning, format: json}}\n"
+        f"webhook: {{path: {WEBHOOK_PATH}}}\ntargets:\n  - name: {EMITTER}\n"
+    )
+    command = [sys.executable, "-m", "monitor", "run", "--config", str(config)]
+    return Server("janus-monitor", command, port, None, tmp / "replay.err", check_accepted=False)
+
+
+class Copier:
+    """Copies of the capture as JSON bytes, ids rewritten by substitution (fast enough to
+    generate 1 M events while sending them)."""
+
+    def __init__(self) -> None:
+        self.events = scenario("10-media")
+        ids: set[int] = set()
+        for item in self.events:
+            ids.update(v for k in ("session_id", "handle_id") if isinstance(v := item.get(k), int))
+            data = (item.get("event") or {}).get("data")
+            if isinstance(data, dict):
+                ids.update(v for k in ("id", "private_id") if isinstance(v := data.get(k), int))
+                for stream in data.get("streams") or ():
+                    if isinstance(stream, dict) and isinstance(stream.get("feed_id"), int):
+                        ids.add(stream["feed_id"])
+        self.ids = sorted(i for i in ids if i > 10**9)  # Janus's ids are 53-bit random
+        self.rooms = {data["room"] for item in self.events
+                      if isinstance(data := (item.get("event") or {}).get("data"), dict)
+                      and isinstance(data.get("room"), int)}  # fmt: skip
+        self.lines = [orjson.dumps({**item, "emitter": EMITTER}) for item in self.events]
+
+    def copy(self, number: int) -> list[bytes]:
+        base = (number + 1) * ID_STRIDE
+        out = []
+        for line in self.lines:
+            for ordinal, old in enumerate(self.ids):
+                line = line.replace(str(old).encode(), str(base + ordinal).encode())
+            for room in self.rooms:
+                line = line.replace(f'"room":{room}'.encode(), f'"room":{base}'.encode())
+            out.append(line)
+        return out
+
+
+def bodies(total: int) -> Iterator[tuple[int, bytes]]:
+    """(events, body) pairs, CONCURRENT copies interleaved event by event."""
+    copier = Copier()
+    per_copy = len(copier.lines)
+    number, sent, pending = 0, 0, []
+    while sent < total:
+        group = [copier.copy(number + i) for i in range(CONCURRENT)]
+        number += CONCURRENT
+        for index in range(per_copy):
+            for events in group:
+                pending.append(events[index])
+                if len(pending) == EVENTS_PER_BODY:
+                    yield len(pending), b"[" + b",".join(pending) + b"]"
+                    sent += len(pending)
+                    pending = []
+    if pending:
+        yield len(pending), b"[" + b",".join(pending) + b"]"
+
+
+async def tracked(http: aiohttp.ClientSession, server: Server) -> dict[str, float]:
+    async with http.get(server.base_url + "/metrics") as reply:
+        text = await reply.text()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("janus_monitor_tracked{"):
+            kind = line.split('kind="')[1].split('"')[0]
+            out[kind] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+async def run(args: argparse.Namespace, server: Server) -> dict[str, float]:
+    figures: dict[str, float] = {"rss_start_mb": rss_mb(server)}
+    acks: list[float] = []
+    marks: list[tuple[int, float]] = []
+    async with aiohttp.ClientSession() as http:
+        period = EVENTS_PER_BODY / args.rate
+        started = time.perf_counter()
+        sent, next_mark = 0, 100_000
+        for count, body in bodies(args.events):
+            due = started + sent / args.rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            began = time.perf_counter()
+            async with http.post(server.url, data=body) as reply:
+                answer = await reply.json()
+            acks.append((time.perf_counter() - began) * 1000)
+            if reply.status != 200 or answer.get("rejected"):
+                raise RuntimeError(f"refused: {reply.status} {answer}")
+            sent += count
+            if sent >= next_mark:
+                marks.append((sent, rss_mb(server)))
+                next_mark += 100_000
+        elapsed = time.perf_counter() - started
+        del period
+        figures["events"] = sent
+        figures["events_per_s"] = sent / elapsed
+        figures["rss_100k_mb"] = marks[0][1]
+        figures["rss_end_mb"] = rss_mb(server)
+        await asyncio.sleep(args.idle)
+        figures["rss_idle_mb"] = rss_mb(server)
+        state = await tracked(http, server)
+    ordered = sorted(acks)
+    figures["ack_p50_ms"] = percentile(ordered, 0.5)
+    figures["ack_p99_ms"] = percentile(ordered, 0.99)
+    figures["ack_max_ms"] = ordered[-1]
+    print("RSS by events sent: " + ", ".join(f"{n // 1000}k {mb:.0f} MB" for n, mb in marks))
+    print(f"tracked at the end: {state}")
+    figures["tracked_end"] = sum(state.get(k, 0) for k in ("sessions", "handles", "publishers"))
+    return figures
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--rate", type=float, default=20_000.0, help="events per second")
+    parser.add_argument("--idle", type=float, default=20.0, help="seconds idle after the replay")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
+        server = daemon_server(Path(tmp))
+        server.start()
+        try:
+            server.wait_ready()
+            figures = asyncio.run(run(args, server))
+        finally:
+            server.stop()
+    print(f"{figures['events']:,.0f} events in at {figures['events_per_s']:,.0f} events/s "
+          f"(asked {args.rate:,.0f}); ack p50 {figures['ack_p50_ms']:.2f} ms, "
+          f"p99 {figures['ack_p99_ms']:.2f} ms, max {figures['ack_max_ms']:.1f} ms")  # fmt: skip
+    print(f"RSS: {figures['rss_start_mb']:.0f} MB at start, {figures['rss_100k_mb']:.0f} MB "
+          f"after 100k, {figures['rss_end_mb']:.0f} MB at the end, "
+          f"{figures['rss_idle_mb']:.0f} MB after {args.idle:.0f} s idle")  # fmt: skip
+    growth = figures["rss_end_mb"] / figures["rss_100k_mb"] - 1
+    flat = growth <= TARGET_GROWTH
+    print(f"end vs after 100k: {growth:+.1%} (target <= +{TARGET_GROWTH:.0%}): "
+          f"{'met' if flat else 'NOT MET'}")  # fmt: skip
+    empty = figures["tracked_end"] == 0
+    print(f"tracked sessions+handles+publishers at the end: {figures['tracked_end']:.0f} "
+          f"(target 0): {'met' if empty else 'NOT MET'}")  # fmt: skip
+    return 0 if flat and empty else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
