@@ -66,9 +66,7 @@ async def load(http: aiohttp.ClientSession, server: Server, participants: int) -
     return sent + await post_all(http, server, chunk)
 
 
-async def post_all(
-    http: aiohttp.ClientSession, server: Server, items: list[dict[str, Any]]
-) -> int:
+async def post_all(http: aiohttp.ClientSession, server: Server, items: list[dict[str, Any]]) -> int:
     count = 0
     for body in batches(items):
         async with http.post(server.url, data=body) as reply:
