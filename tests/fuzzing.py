@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -18,20 +18,30 @@ from typing import Any, TypeVar
 import aiohttp
 import orjson
 import structlog
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis.strategies import SearchStrategy
 
 from lab.rawhttp import RawAnswer, raw_http
+from monitor import logs
 from monitor.decode.events import decode_event
 from monitor.decode.fields import DecodeError, DecodeNotes
 from monitor.ingest.body import MAX_ITEMS, MAX_VALUES
 from monitor.ingest.ws import SUBPROTOCOL
 from monitor.logs import configure_logging
 from monitor.telemetry import REJECT_REASONS
-from tests.conftest import Daemon, metric_samples, rejected, reset_peak_rss, run_daemon, vm_bytes
-from tests.conftest import make_config as make_config
+from tests.conftest import (
+    Daemon,
+    make_config,
+    metric_samples,
+    rejected,
+    reset_peak_rss,
+    run_daemon,
+    vm_bytes,
+)
 
 SERVER = "janus-lab-1"
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
+ROUND = 1000  # examples per hypothesis run (see ``fuzz``)
 
 # Small limits keep the state the fuzzers fill (random sessions, handles, rooms) to a few MB,
 # so that memory can be bounded whatever the case count; resends are off (window 0s), or every
@@ -43,12 +53,13 @@ limits: {{max_tracked_handles: 1000, max_tracked_sessions: 1000, max_tracked_roo
           max_tracked_publishers: 1000}}
 """
 
-# RSS bounds, in bytes. Peak: refusing a 16 MiB gzip bomb holds the inflated 16 MiB and an
-# accepted body near that size is joined once more (2 x 16 MiB), an 8 MiB raw body is read in
-# chunks and joined (2 x 8 MiB), and parsing is bounded to about 50 MB (monitor.ingest.body);
-# about 130 MB all told, so 192 MiB. Settled: the state is capped by FUZZ_CONFIG's limits (a
-# few MB) and nothing else should stay; hypothesis's own bookkeeping grows with the examples it
-# has run, so 96 MiB leaves it room and still catches a leak of 1 KB per case over 100 k cases.
+# RSS bounds over a module's run, in bytes (test and daemon share the process). Peak: refusing
+# a 16 MiB gzip bomb holds the inflated 16 MiB and an accepted body near that size is joined
+# once more (2 x 16 MiB), an 8 MiB raw body is read in chunks and joined (2 x 8 MiB), parsing
+# is bounded to about 50 MB (monitor.ingest.body), and one hypothesis round holds about 45 MB:
+# about 180 MB all told, so 192 MiB. Settled: the state is capped by FUZZ_CONFIG's limits (a
+# few MB), a hypothesis round's memory is freed when it ends, and nothing else should stay:
+# 96 MiB still catches a leak of 1 KB per case over 100 k cases.
 PEAK_GROWTH = 192 << 20
 SETTLED_GROWTH = 96 << 20
 
@@ -64,16 +75,27 @@ ITEM_REASONS = {"invalid_event", "unknown_emitter_limit"}
 T = TypeVar("T")
 
 
-def fuzz_settings(weight: float = 1.0, least: int = 1) -> settings:
-    """Hypothesis settings of a fuzz test: ``weight`` x FUZZ_EXAMPLES examples (at least
-    ``least``), no deadline
-    (a shared 2-CPU machine), no example database, no health checks on slow generation."""
-    return settings(
-        max_examples=max(least, round(EXAMPLES * weight)),
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+def fuzz(
+    case: Callable[..., None],
+    *strategies: SearchStrategy[Any],
+    weight: float = 1.0,
+    least: int = 1,
+) -> int:
+    """Run ``case`` on ``weight`` x FUZZ_EXAMPLES examples (at least ``least``) drawn from
+    ``strategies``, in rounds of at most ROUND: hypothesis keeps about 40 KB per example it
+    has run until its run ends, which would otherwise hide the daemon's RSS behind its own.
+    No deadline (a shared 2-CPU machine), no example database, no health checks on slow
+    generation. Returns the examples asked for."""
+    total = max(least, round(EXAMPLES * weight))
+    for done in range(0, total, ROUND):
+        run = settings(
+            max_examples=min(ROUND, total - done),
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        run(given(*strategies)(case))()
+    return total
 
 
 @dataclass
@@ -277,6 +299,7 @@ def serving(yaml_text: str = FUZZ_CONFIG) -> Iterator[Served]:
     """A daemon for a whole module: JSON logs at warning (each refusal is one line, written by
     the renderer a real deployment uses), error-level lines recorded."""
     loop = asyncio.new_event_loop()
+    saved, threshold = structlog.get_config(), logs._threshold  # put back for other modules
     configure_logging("warning", "json")
     running = run_daemon(make_config(yaml_text))
     served = Served(loop, loop.run_until_complete(running.__anext__()))
@@ -289,3 +312,5 @@ def serving(yaml_text: str = FUZZ_CONFIG) -> Iterator[Served]:
             loop.run_until_complete(served.ws.close())
         loop.run_until_complete(running.aclose())
         loop.close()
+        structlog.configure(**saved)
+        logs._threshold = threshold

@@ -9,13 +9,12 @@ import binascii
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import given
 from hypothesis import strategies as st
 
 from lab.rawhttp import raw_post
 from monitor.ingest.ws import SUBPROTOCOL
 from tests.fuzz_strategies import header_values, template_bytes
-from tests.fuzzing import FUZZ_CONFIG, Expect, Served, expect_body, fuzz_settings, serving
+from tests.fuzzing import FUZZ_CONFIG, Expect, Served, expect_body, fuzz, serving
 
 USER, PASSWORD = "janus", "sëcret:with colon"  # a colon and non-ASCII: both must survive
 CREDENTIALS = f"{USER}:{PASSWORD}".encode()
@@ -92,8 +91,6 @@ def test_webhook_credentials(served: Served) -> None:
     """A POST gets in with exactly the right credentials (its items counted); any other
     Authorization, or none, is 401 JSON, with a challenge, counted unauthorized."""
 
-    @fuzz_settings(0.5)
-    @given(authorizations())
     def case(header: bytes | None) -> None:
         extra = [b"Authorization: " + header] if header is not None else []
         before = served.snapshot()
@@ -103,7 +100,7 @@ def test_webhook_credentials(served: Served) -> None:
         else:
             refused_check(served, reply.status, reply.body, reply.headers, before, "http")
 
-    case()
+    fuzz(case, authorizations(), weight=0.5)
     served.still_serves()
 
 
@@ -111,8 +108,6 @@ def test_websocket_credentials(served: Served) -> None:
     """The WebSocket upgrade is judged the same way before the handshake: 101 and a socket
     that answers with the right credentials, a counted 401 JSON with any other."""
 
-    @fuzz_settings(0.2)
-    @given(authorizations())
     def case(header: bytes | None) -> None:
         extra = [b"Authorization: " + header] if header is not None else []
         key = base64.b64encode(b"0123456789abcdef")
@@ -129,7 +124,7 @@ def test_websocket_credentials(served: Served) -> None:
             reply = served.raw(request)
             refused_check(served, reply.status, reply.body, reply.headers, before, "ws")
 
-    case()
+    fuzz(case, authorizations(), weight=0.2)
     served.still_serves()
 
 

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
-from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.ingest.body import MAX_ITEMS, count_values
@@ -27,7 +26,7 @@ from tests.fuzzing import (
     Expect,
     Served,
     expect_body,
-    fuzz_settings,
+    fuzz,
     serving,
 )
 
@@ -49,12 +48,10 @@ def test_random_bodies(served: Served) -> None:
     """Any JSON document, any mixed batch, any byte soup: a 200 with every item counted, or
     one counted 4xx JSON refusal."""
 
-    @fuzz_settings()
-    @given(any_body)
     def case(body: bytes) -> None:
         post_and_check(served, body, expect_body(body))
 
-    case()
+    fuzz(case, any_body)
     served.still_serves()
 
 
@@ -62,14 +59,12 @@ def test_mixed_batches_keep_their_valid_items(served: Served) -> None:
     """In a batch of real, hostile and random items, exactly the items the decoder accepts
     are answered accepted and committed (counted received for janus-lab-1)."""
 
-    @fuzz_settings()
-    @given(event_batches())
     def case(body: bytes) -> None:
         expect = expect_body(body)
         assert expect.items is not None  # a batch is always a JSON array or object
         post_and_check(served, body, expect)
 
-    case()
+    fuzz(case, event_batches())
     served.still_serves()
 
 
@@ -77,8 +72,6 @@ def test_codings_right_and_wrong(served: Served) -> None:
     """gzip, zlib and raw deflate under the right, a wrong, an unknown or no Content-Encoding,
     cut short or with garbage after: read back exactly, or refused with a body reason."""
 
-    @fuzz_settings()
-    @given(encoded_bodies())
     def case(encoded: tuple[bytes, bytes, str | None, bool]) -> None:
         payload, wire, header, readable = encoded
         if readable:
@@ -89,7 +82,7 @@ def test_codings_right_and_wrong(served: Served) -> None:
             expect = Expect(reasons=BODY_REASONS)
         post_and_check(served, wire, expect, **({"Content-Encoding": header} if header else {}))
 
-    case()
+    fuzz(case, encoded_bodies())
     served.still_serves()
 
 
@@ -108,12 +101,6 @@ def test_compression_bombs(served: Served) -> None:
     refused as decompressed_too_large or too_large (or, under the limits, read), RSS bounded."""
     limit = served.daemon.runtime.config.webhook.max_decompressed_bytes
 
-    @fuzz_settings(0.01, least=3)
-    @given(
-        st.sampled_from([b" ", b"{},", b"[", b"0", b'{"a":[]},']),
-        st.integers(0, 2 * limit),
-        st.sampled_from([(31, "gzip"), (15, "deflate"), (-15, "deflate")]),
-    )
     def case(filler: bytes, inflated: int, coding: tuple[int, str]) -> None:
         tail = b"{}" if filler == b" " else b""
         wire, size = bomb(filler, inflated, tail, coding[0])
@@ -123,7 +110,14 @@ def test_compression_bombs(served: Served) -> None:
             expect = Expect(items=[{}])  # whitespace around one object: valid, and read
         post_and_check(served, wire, expect, **{"Content-Encoding": coding[1]})
 
-    case()
+    fuzz(
+        case,
+        st.sampled_from([b" ", b"{},", b"[", b"0", b'{"a":[]},']),
+        st.integers(0, 2 * limit),
+        st.sampled_from([(31, "gzip"), (15, "deflate"), (-15, "deflate")]),
+        weight=0.01,
+        least=3,
+    )
     served.still_serves()
 
 
@@ -133,12 +127,6 @@ def test_huge_arrays(served: Served) -> None:
     templates = template_bytes()
     webhook = served.daemon.runtime.config.webhook
 
-    @fuzz_settings(0.05)
-    @given(
-        st.sampled_from([b"0", b"{}", b"[]", b'"x"', b"1e308", *templates[:3]]),
-        st.integers(0, 3_000_000),
-        st.booleans(),
-    )
     def case(element: bytes, count: int, top_level: bool) -> None:
         count = min(count, (10 << 20) // len(element))  # past max_body_bytes, no further
         # Built and judged without lists of 3 M values here: the test's memory is in the same
@@ -158,7 +146,13 @@ def test_huge_arrays(served: Served) -> None:
             expect = Expect(items=[{**orjson.loads(templates[0]), "huge": []}])
         post_and_check(served, body, expect)
 
-    case()
+    fuzz(
+        case,
+        st.sampled_from([b"0", b"{}", b"[]", b'"x"', b"1e308", *templates[:3]]),
+        st.integers(0, 3_000_000),
+        st.booleans(),
+        weight=0.05,
+    )
     served.still_serves()
 
 
@@ -166,20 +160,20 @@ def test_deep_nesting(served: Served) -> None:
     """Up to 200 000 nested `[` or `{"a":`, closed or not, alone or in an event's field:
     orjson's depth limit refuses them as malformed_json, or the value bound as too_large."""
 
-    @fuzz_settings(0.2)
-    @given(
-        st.integers(1, 200_000),
-        st.sampled_from([(b"[", b"]"), (b'{"a":', b"}"), (b'[{"a":', b"}]")]),
-        st.booleans(),
-        st.booleans(),
-    )
     def case(depth: int, brackets: tuple[bytes, bytes], closed: bool, in_event: bool) -> None:
         opener, closer = brackets
         nested = opener * depth + (b"1" + closer * depth if closed else b"")
         body = b'{"emitter":"janus-lab-1","type":1,"x":' + nested + b"}" if in_event else nested
         post_and_check(served, body, expect_body(body))
 
-    case()
+    fuzz(
+        case,
+        st.integers(1, 200_000),
+        st.sampled_from([(b"[", b"]"), (b'{"a":', b"}"), (b'[{"a":', b"}]")]),
+        st.booleans(),
+        st.booleans(),
+        weight=0.2,
+    )
     served.still_serves()
 
 
@@ -217,8 +211,6 @@ def test_bodies_cut_short_by_the_sender(served: Served) -> None:
     """A body shorter than its Content-Length, or a chunked body that stops, then EOF: counted
     as malformed_json and a 400 (it was a 500 with a traceback), nothing applied."""
 
-    @fuzz_settings(0.2)
-    @given(event_batches(), st.integers(1, 1000), st.booleans())
     def case(body: bytes, missing: int, chunked: bool) -> None:
         if chunked:
             head = b"Transfer-Encoding: chunked\r\n\r\n"
@@ -239,7 +231,7 @@ def test_bodies_cut_short_by_the_sender(served: Served) -> None:
         assert requests[("http", 400)] - before[1].get(("http", 400), 0) == 1
         assert received == before[2]
 
-    case()
+    fuzz(case, event_batches(), st.integers(1, 1000), st.booleans(), weight=0.2)
     served.still_serves()
 
 
@@ -248,8 +240,6 @@ def test_raw_content_encoding_bytes(served: Served) -> None:
     real body: read when it names a supported coding, otherwise 415 unsupported_encoding."""
     body = template_bytes()[0]
 
-    @fuzz_settings(0.2)
-    @given(header_values(16))
     def case(value: bytes) -> None:
         name = value.decode("utf-8", "surrogateescape").strip().lower()  # as aiohttp reads it
         if name in ("", "identity"):
@@ -268,7 +258,7 @@ def test_raw_content_encoding_bytes(served: Served) -> None:
         before = served.snapshot()
         served.check(served.raw(request), before, expect, "http")
 
-    case()
+    fuzz(case, header_values(16), weight=0.2)
     served.still_serves()
 
 

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import aiohttp
 import pytest
-from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.fleet import topology
@@ -22,7 +21,7 @@ from tests.fuzzing import (
     Served,
     check_items,
     expect_body,
-    fuzz_settings,
+    fuzz,
     serving,
 )
 from tests.test_ingest_amqp import deliver, receiver
@@ -84,8 +83,6 @@ def test_websocket_frames(served: Served) -> None:
     """Any body as a text frame (or a binary one): answered on the socket like the webhook
     answers it, counted the same way; a text frame that is not UTF-8 closes with 1007."""
 
-    @fuzz_settings()
-    @given(any_body, st.booleans())
     def case(body: bytes, binary: bool) -> None:
         before = served.snapshot()
         try:
@@ -101,7 +98,7 @@ def test_websocket_frames(served: Served) -> None:
             reply = served.ws_send(text)
         served.check(reply, before, expect_body(body), "ws")
 
-    case()
+    fuzz(case, any_body, st.booleans())
     served.still_serves()
 
 
@@ -122,12 +119,10 @@ def test_amqp_messages(consumer: Consumer, served: Served) -> None:
     """Any body as an event message: acked once, applied with every item counted, or
     rejected under a body reason; never an internal_error."""
 
-    @fuzz_settings()
-    @given(any_body)
     def case(body: bytes) -> None:
         consumer.send(body, expect_body(body))
 
-    case()
+    fuzz(case, any_body)
     assert consumer.amqp.pipeline.telemetry.events_rejected["internal_error"] == 0
     served.still_serves()
 
@@ -136,12 +131,10 @@ def test_amqp_probes_and_not_utf8(consumer: Consumer, served: Served) -> None:
     """Probe messages of any bytes are acked and counted as probes; event bodies with bytes
     that are not UTF-8 are rejected malformed_json and acked."""
 
-    @fuzz_settings(0.2)
-    @given(st.binary(max_size=200), st.sampled_from(NOT_UTF8))
     def case(body: bytes, bad: bytes) -> None:
         consumer.send(body, Expect(), topology.PROBE_TYPE)
         poisoned = template_bytes()[0].replace(b'"', b'"' + bad, 1)
         consumer.send(poisoned, Expect(reasons=frozenset({"malformed_json"})))
 
-    case()
+    fuzz(case, st.binary(max_size=200), st.sampled_from(NOT_UTF8), weight=0.2)
     served.still_serves()
