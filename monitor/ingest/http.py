@@ -22,22 +22,22 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
         raise BodyError(413, "too_large", f"body is over webhook.max_body_bytes ({limit} bytes)")
     if length == 0:
         return b""
-    if length is not None:
-        try:
+    try:
+        if length is not None:
             return await request.content.readexactly(length)
-        except asyncio.IncompleteReadError:
-            raise BodyError(
-                400, "malformed_json", "body is shorter than its Content-Length"
-            ) from None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise BodyError(
-                413, "too_large", f"body is over webhook.max_body_bytes ({limit} bytes)"
-            )
-        chunks.append(chunk)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise BodyError(
+                    413, "too_large", f"body is over webhook.max_body_bytes ({limit} bytes)"
+                )
+            chunks.append(chunk)
+    except (asyncio.IncompleteReadError, ConnectionResetError):
+        # The sender closed before the end of its body (aiohttp cancels the read with a
+        # ConnectionResetError): a truncated body, counted like one, not a 500 and a traceback.
+        raise BodyError(400, "malformed_json", "body was cut short by the sender") from None
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
