@@ -135,10 +135,12 @@ async def run(args: argparse.Namespace, server: Server) -> dict[str, float]:
         events = await load(http, server, args.publishers)
         print(f"loaded {events:,} events for {args.publishers:,} publishers and subscribers "
               f"in {time.perf_counter() - started:.1f} s")  # fmt: skip
+        rss_loaded = rss_mb(server)
         metrics_ms, size = await timed_get(http, server.base_url + "/metrics")
         print(f"/metrics: {size / 1e6:.1f} MB, first render {metrics_ms:.0f} ms")
         rss = rss_mb(server)
-        print(f"RSS: {rss_empty:.0f} MB empty, {rss:.0f} MB loaded")
+        print(f"RSS: {rss_empty:.0f} MB empty, {rss_loaded:.0f} MB loaded, {rss:.0f} MB after "
+              "the first scrape")  # fmt: skip
         figures = {"rss_mb": rss}
         for name, path in (("metrics", "/metrics"), ("publishers", "/api/v1/publishers")):
             times = [(await timed_get(http, server.base_url + path))[0] for _ in range(args.gets)]
