@@ -22,11 +22,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import aiohttp
-import orjson
 
 from bench.ingest import WEBHOOK_PATH, Server, free_port, percentile
 from bench.scrape import rss_mb
-from bench.synth import EMITTER, ID_STRIDE, scenario
+from bench.synth import EMITTER, Copier
 
 CONCURRENT = 100  # copies interleaved at any time
 EVENTS_PER_BODY = 100
@@ -42,39 +41,6 @@ def daemon_server(tmp: Path) -> Server:
     )
     command = [sys.executable, "-m", "monitor", "run", "--config", str(config)]
     return Server("janus-monitor", command, port, None, tmp / "replay.err", check_accepted=False)
-
-
-class Copier:
-    """Copies of the capture as JSON bytes, ids rewritten by substitution (fast enough to
-    generate 1 M events while sending them)."""
-
-    def __init__(self) -> None:
-        self.events = scenario("10-media")
-        ids: set[int] = set()
-        for item in self.events:
-            ids.update(v for k in ("session_id", "handle_id") if isinstance(v := item.get(k), int))
-            data = (item.get("event") or {}).get("data")
-            if isinstance(data, dict):
-                ids.update(v for k in ("id", "private_id") if isinstance(v := data.get(k), int))
-                for stream in data.get("streams") or ():
-                    if isinstance(stream, dict) and isinstance(stream.get("feed_id"), int):
-                        ids.add(stream["feed_id"])
-        self.ids = sorted(i for i in ids if i > 10**9)  # Janus's ids are 53-bit random
-        self.rooms = {data["room"] for item in self.events
-                      if isinstance(data := (item.get("event") or {}).get("data"), dict)
-                      and isinstance(data.get("room"), int)}  # fmt: skip
-        self.lines = [orjson.dumps({**item, "emitter": EMITTER}) for item in self.events]
-
-    def copy(self, number: int) -> list[bytes]:
-        base = (number + 1) * ID_STRIDE
-        out = []
-        for line in self.lines:
-            for ordinal, old in enumerate(self.ids):
-                line = line.replace(str(old).encode(), str(base + ordinal).encode())
-            for room in self.rooms:
-                line = line.replace(f'"room":{room}'.encode(), f'"room":{base}'.encode())
-            out.append(line)
-        return out
 
 
 def bodies(total: int) -> Iterator[tuple[int, bytes]]:
@@ -112,7 +78,6 @@ async def run(args: argparse.Namespace, server: Server) -> dict[str, float]:
     acks: list[float] = []
     marks: list[tuple[int, float]] = []
     async with aiohttp.ClientSession() as http:
-        period = EVENTS_PER_BODY / args.rate
         started = time.perf_counter()
         sent, next_mark = 0, 100_000
         for count, body in bodies(args.events):
@@ -131,7 +96,6 @@ async def run(args: argparse.Namespace, server: Server) -> dict[str, float]:
                 marks.append((sent, rss_mb(server)))
                 next_mark += 100_000
         elapsed = time.perf_counter() - started
-        del period
         figures["events"] = sent
         figures["events_per_s"] = sent / elapsed
         figures["rss_100k_mb"] = marks[0][1]

@@ -85,3 +85,36 @@ def batches(items: list[dict[str, Any]], size: int = 100) -> Iterator[bytes]:
     """Compact sampleevh bodies of at most ``size`` events."""
     for start in range(0, len(items), size):
         yield orjson.dumps(items[start : start + size])
+
+
+class Copier:
+    """Copies of the capture as JSON bytes, ids rewritten by substitution (fast enough to
+    generate 1 M events while sending them)."""
+
+    def __init__(self) -> None:
+        self.events = scenario("10-media")
+        ids: set[int] = set()
+        for item in self.events:
+            ids.update(v for k in ("session_id", "handle_id") if isinstance(v := item.get(k), int))
+            data = (item.get("event") or {}).get("data")
+            if isinstance(data, dict):
+                ids.update(v for k in ("id", "private_id") if isinstance(v := data.get(k), int))
+                for stream in data.get("streams") or ():
+                    if isinstance(stream, dict) and isinstance(stream.get("feed_id"), int):
+                        ids.add(stream["feed_id"])
+        self.ids = sorted(i for i in ids if i > 10**9)  # Janus's ids are 53-bit random
+        self.rooms = {data["room"] for item in self.events
+                      if isinstance(data := (item.get("event") or {}).get("data"), dict)
+                      and isinstance(data.get("room"), int)}  # fmt: skip
+        self.lines = [orjson.dumps({**item, "emitter": EMITTER}) for item in self.events]
+
+    def copy(self, number: int) -> list[bytes]:
+        base = (number + 1) * ID_STRIDE
+        out = []
+        for line in self.lines:
+            for ordinal, old in enumerate(self.ids):
+                line = line.replace(str(old).encode(), str(base + ordinal).encode())
+            for room in self.rooms:
+                line = line.replace(f'"room":{room}'.encode(), f'"room":{base}'.encode())
+            out.append(line)
+        return out

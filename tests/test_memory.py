@@ -7,7 +7,7 @@ import gc
 
 import orjson
 
-from bench.replay import Copier
+from bench.synth import Copier
 from monitor.app import Runtime, build_runtime
 from monitor.state.store import TOMBSTONE_MARGIN
 from tests.conftest import FakeClock, make_config
