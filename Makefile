@@ -11,8 +11,13 @@ STAMP := $(VENV)/.installed
 # reachable: the tests run in a network namespace with no route out, and rebuild from these.
 WHEELS := $(VENV)/wheels
 
+<<<<<<< HEAD
 .PHONY: run run-fleet test fuzz lint deps apt-deps bench bench-admin bench-hostile bench-amqp \
 	bench-scrape bench-replay clean
+=======
+.PHONY: run run-fleet test lint deps apt-deps bench bench-node bench-admin bench-hostile bench-amqp \
+	bench-scrape clean
+>>>>>>> node
 
 # rabbitmq-server's install script starts the system broker unless a policy-rc.d forbids it:
 # the tests run private nodes of their own (lab/rabbitmq.py), so one is put in place meanwhile.
@@ -71,6 +76,12 @@ run-fleet: deps
 
 bench: deps
 	$(PY) -m bench.ingest --repeat 3
+
+# The same run beside the Node mytutorcode/janus-prometheus-exporter, which bench/node_exporter.py
+# clones (from $$JANUS_MONITOR_NODE_EXPORTER_SOURCE, the local mirror or GitHub) into
+# $$JANUS_MONITOR_NODE_EXPORTER or ~/.cache/janus-monitor-bench/ and `npm install`s: needs node, npm.
+bench-node: deps
+	$(PY) -m bench.ingest --repeat 3 --node-exporter
 
 bench-admin: deps
 	$(PY) -m bench.admin_poll
