@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 CANDIDATE_TYPES = frozenset(("host", "srflx", "prflx", "relay"))
 SCOPES = ("public", "private", "cgnat", "loopback", "link_local", "mdns", "unknown")
@@ -82,6 +83,7 @@ def candidates_in_sdp(sdp: str) -> Iterator[Candidate]:
                 yield candidate
 
 
+@lru_cache(maxsize=4096)  # 26 us through ipaddress; an address shows up again and again
 def address_scope(address: str) -> str:
     """public, private (RFC 1918, IPv6 ULA and other non-global space), cgnat (RFC 6598),
     loopback, link_local, mdns (a ``.local`` name) or unknown (another name, or unspecified)."""

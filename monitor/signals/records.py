@@ -33,6 +33,9 @@ class Samples:
         del self.data[: self.width]
 
     def __getitem__(self, index: int) -> tuple[float, ...]:
+        data, width = self.data, self.width
+        if index == -1 and data:  # the newest: what the signals read on every report
+            return tuple(data[-width:])
         count = len(self)
         if index < 0:
             index += count
