@@ -11,13 +11,8 @@ STAMP := $(VENV)/.installed
 # reachable: the tests run in a network namespace with no route out, and rebuild from these.
 WHEELS := $(VENV)/wheels
 
-<<<<<<< HEAD
-.PHONY: run run-fleet test fuzz lint deps apt-deps bench bench-admin bench-hostile bench-amqp \
-	bench-scrape bench-replay clean
-=======
-.PHONY: run run-fleet test lint deps apt-deps bench bench-node bench-admin bench-hostile bench-amqp \
-	bench-scrape clean
->>>>>>> node
+.PHONY: run run-fleet test fuzz lint deps apt-deps bench bench-node bench-admin bench-hostile \
+	bench-amqp bench-scrape bench-replay clean
 
 # rabbitmq-server's install script starts the system broker unless a policy-rc.d forbids it:
 # the tests run private nodes of their own (lab/rabbitmq.py), so one is put in place meanwhile.
