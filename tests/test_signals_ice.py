@@ -126,9 +126,12 @@ def test_no_remote_candidates_and_a_private_public_ip() -> None:
     itself private makes Janus's side the cause even when its candidates look public."""
     public = [parse_candidate("1 1 udp 2015363583 8.8.4.4 5000 typ host")]
     remote = [parse_candidate("1 1 udp 2015363583 9.9.9.9 5000 typ host")]
-    assert failure_cause(public, [], None) == "no_remote_candidates"  # type: ignore[arg-type]
-    assert failure_cause(public, remote, "10.0.0.5") == "server_private_candidates"  # type: ignore[arg-type]
-    assert failure_cause(public, remote, "8.8.4.4") == "unknown"  # type: ignore[arg-type]
+    local_scopes = [c.scope for c in public if c is not None]
+    remote_scopes = [c.scope for c in remote if c is not None]
+    assert local_scopes == remote_scopes == ["public"]
+    assert failure_cause(local_scopes, [], None) == "no_remote_candidates"
+    assert failure_cause(local_scopes, remote_scopes, "10.0.0.5") == "server_private_candidates"
+    assert failure_cause(local_scopes, remote_scopes, "8.8.4.4") == "unknown"
 
 
 def test_a_stall_is_counted_by_the_clock_once() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from monitor.decode.candidates import Candidate, address_scope
+from monitor.decode.candidates import address_scope
 
 NOT_PUBLIC = frozenset(("private", "cgnat", "loopback", "link_local"))
 CAUSES = (
@@ -25,16 +25,15 @@ CAUSES = (
 )
 
 
-def failure_cause(
-    local: Collection[Candidate], remote: Collection[Candidate], public_ip: str | None
-) -> str:
-    if remote and all(c.scope == "mdns" for c in remote):
+def failure_cause(local: Collection[str], remote: Collection[str], public_ip: str | None) -> str:
+    """The cause, from the address scopes of the candidates on each side."""
+    if remote and all(scope == "mdns" for scope in remote):
         return "client_mdns_only"
     if not remote:
         return "no_remote_candidates"
-    server_private = bool(local) and all(c.scope in NOT_PUBLIC for c in local)
+    server_private = bool(local) and all(scope in NOT_PUBLIC for scope in local)
     if server_private or (public_ip and address_scope(public_ip) in NOT_PUBLIC):
         return "server_private_candidates"
-    if all(c.scope in NOT_PUBLIC or c.scope == "mdns" for c in remote):
+    if all(scope in NOT_PUBLIC or scope == "mdns" for scope in remote):
         return "client_private_candidates"
     return "unknown"

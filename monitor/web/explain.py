@@ -13,22 +13,18 @@ from typing import Any
 from aiohttp import web
 
 from monitor.answers import error_response, json_response
-from monitor.decode.candidates import Candidate
 from monitor.signals import Signals
 from monitor.signals.bitrate import KINDS, over_cap
+from monitor.signals.ice import CandidateKey
 from monitor.state import Server
 from monitor.state.model import Handle, Publisher
 from monitor.web.keys import AUDIT, CONFIG, SIGNALS, STATE
 
 
-def _candidate(candidate: Candidate) -> dict[str, Any]:
-    return {
-        "type": candidate.type,
-        "scope": candidate.scope,
-        "transport": candidate.transport,
-        "address": candidate.address,
-        "port": candidate.port,
-    }
+def _candidate(key: CandidateKey, scope: str) -> dict[str, Any]:
+    _, address, port, transport, kind = key
+    return {"type": kind, "scope": scope, "transport": transport, "address": address,
+            "port": port}  # fmt: skip
 
 
 def connection_summary(signals: Signals, server: Server, key: tuple[int, int] | None) -> Any:
@@ -104,8 +100,8 @@ def _story(signals: Signals, server: Server, key: tuple[int, int]) -> dict[str, 
         **summary,
         "story": [{"at": at / 1e6 if at else None, "what": what} for at, what in connection.story],
         "candidates": {
-            "local": [_candidate(c) for c in shown.local.values()],
-            "remote": [_candidate(c) for c in shown.remote.values()],
+            "local": [_candidate(key, scope) for key, scope in shown.local.items()],
+            "remote": [_candidate(key, scope) for key, scope in shown.remote.items()],
         },
     }
 
