@@ -35,6 +35,7 @@ from monitor.logs import configure_logging
 from monitor.memory import CHECK_INTERVAL, FrozenHeap
 from monitor.metrics import Collector, build_registry, collectors
 from monitor.metrics.exposition import render
+from monitor.pacing import Pacer
 from monitor.polling.schedule import Polling
 from monitor.readiness import Readiness
 from monitor.reload import Reloader
@@ -172,7 +173,10 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
     async def sweep() -> None:  # a coroutine, so it runs on the loop that owns the state
         now = time.monotonic()
         polling = runtime.scope.polling
-        dropped = runtime.state.sweep(now, polling.in_flight() if polling is not None else None)
+        pacer, dropped = Pacer(), 0
+        for went in runtime.state.sweep_steps(now, polling.in_flight() if polling else None):
+            dropped += went
+            await pacer.pause()
         runtime.telemetry.keep_only(set(runtime.state.servers))
         if runtime.ownership is not None:
             horizon = now - runtime.config.limits.stale_after

@@ -96,6 +96,10 @@ def _rows(metric: RowGauge | RowCounter, name: str, out: list[str]) -> Iterator[
         out.extend([template % (*labels, go_float(value))
                     for labels, value in zip(chunk, values, strict=True)])  # fmt: skip
         yield PAUSE
+    # Freed a slice at a time too: 20 k rows dropped at once are milliseconds of deallocation.
+    while rows:
+        del rows[-PACE * 16 :]
+        yield PAUSE
 
 
 def _family(metric: Metric, out: list[str]) -> Iterator[Pause]:

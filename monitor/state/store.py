@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from monitor.decode.records import Event
 from monitor.state.dispatch import Handler, Router
@@ -15,6 +15,7 @@ from monitor.telemetry import Telemetry
 # Events of a destroyed session or handle that Janus had queued before the destroy (another
 # thread's stats, a hangup) arrive within milliseconds of it, seconds under load.
 TOMBSTONE_MARGIN = 10.0
+SWEEP_PACE = 256  # sessions (publishers, rooms) walked between the sweep's pause points
 
 
 class State:
@@ -112,7 +113,15 @@ class State:
     # --- sweeping --------------------------------------------------------------------------
 
     def sweep(self, now: float, polls_since: Mapping[str, float] | None = None) -> int:
-        """Drop what nothing confirmed within stale_after; returns how many objects went.
+        """Drop what nothing confirmed within stale_after; returns how many objects went."""
+        return sum(self.sweep_steps(now, polls_since))
+
+    def sweep_steps(
+        self, now: float, polls_since: Mapping[str, float] | None = None
+    ) -> Iterator[int]:
+        """The sweep, in steps: each yield (what went since the last) is a point where the
+        caller may let ingest run (20 k handles are tens of ms). It walks snapshots and skips
+        what went meanwhile.
 
         Tombstones go sooner: one is needed only while something could still name its id as
         if alive, that is an Admin answer asked before the id went (``polls_since``: when
@@ -121,27 +130,32 @@ class State:
         per kind."""
         horizon = now - self.limits.stale_after
         polls_since = polls_since or {}
-        dropped = 0
         for server in list(self.servers.values()):
             keep_from = min(now - TOMBSTONE_MARGIN, polls_since.get(server.name, now))
-            dropped += self._sweep_server(server, horizon, max(horizon, keep_from))
+            yield from self._sweep_server(server, horizon, max(horizon, keep_from))
             if (
-                not server.configured
+                self.servers.get(server.name) is server
+                and not server.configured
                 and server.seen < horizon
                 and not server.sessions
                 and not server.rooms
             ):
                 del self.servers[server.name]
                 self.hooks.server_gone(server)
-        return dropped
+                yield 0
 
-    def _sweep_server(self, server: Server, horizon: float, tombstones: float) -> int:
+    def _sweep_server(self, server: Server, horizon: float, tombstones: float) -> Iterator[int]:
         ops = self.ops
         dropped = 0
         # A polled target's list_sessions confirms each session every poll; its handles are
         # confirmed by list_handles in turn, and until then their live session vouches for them.
         polled = server.listed_at is not None and server.listed_at >= horizon
-        for session in list(server.sessions.values()):
+        for n, session in enumerate(list(server.sessions.values()), 1):
+            if not n % SWEEP_PACE:
+                yield dropped
+                dropped = 0
+            if server.sessions.get(session.session_id) is not session:
+                continue  # went while ingest ran
             if polled and session.seen >= horizon:
                 continue
             stale = [h.handle_id for h in session.handles.values() if h.seen < horizon]
@@ -155,22 +169,30 @@ class State:
                 server.sessions.pop(session.session_id)
                 ops.count_drop("session", "stale")
                 dropped += 1
-        for publisher in list(server.publishers.values()):
+        for n, publisher in enumerate(list(server.publishers.values()), 1):
+            if not n % SWEEP_PACE:
+                yield dropped
+                dropped = 0
+            if server.publishers.get((publisher.room, publisher.publisher_id)) is not publisher:
+                continue
             alive = publisher.handle is not None and server.handle(publisher.handle) is not None
             if not alive and publisher.seen < horizon:
                 ops.remove_publisher(server, publisher)
                 ops.count_drop("publisher", "stale")
                 dropped += 1
-        occupied = server.room_publishers.keys() | server.room_subscribers.keys()
-        for room_id, room in list(server.rooms.items()):
-            if room.seen < horizon and room_id not in occupied:
+        for n, (room_id, room) in enumerate(list(server.rooms.items()), 1):
+            if not n % SWEEP_PACE:
+                yield dropped
+                dropped = 0
+            occupied = room_id in server.room_publishers or room_id in server.room_subscribers
+            if server.rooms.get(room_id) is room and room.seen < horizon and not occupied:
                 ops.remove_stale_room(server, room_id)
                 ops.count_drop("room", "stale")
                 dropped += 1
         expire_gone(server.gone_sessions, tombstones)
         expire_gone(server.gone_handles, tombstones)
         expire_gone(server.gone_publishers, tombstones)
-        return dropped
+        yield dropped
 
     # --- views for metrics and the API -----------------------------------------------------
 
