@@ -67,12 +67,12 @@ class BitrateCollector(Collector):
         now, tolerance = self.monotonic(), self.tolerance()
         bitrate, received, over = BITRATE.new(), RECEIVED.new(), OVER_CAP.new()
         for name, server in sorted(self.state.servers.items()):
-            # A snapshot: the walk pauses for ingest, which may drop publishers meanwhile.
-            for n, ((room_id, publisher_id), publisher) in enumerate(
-                list(server.publishers.items()), 1
-            ):
+            # A snapshot of the values (no item tuples to allocate and collect): the walk pauses
+            # for ingest, which may drop publishers meanwhile.
+            for n, publisher in enumerate(list(server.publishers.values()), 1):
                 if not n % PACE:
                     yield PAUSE
+                room_id, publisher_id = publisher.room, publisher.publisher_id
                 handle = server.handle(publisher.handle) if publisher.handle else None
                 media = self.signal.of(server, publisher.handle)
                 if handle is None or handle.role != PUBLISHER or media is None:

@@ -53,12 +53,14 @@ class ReuseCollector(Collector):
         for (name, plugin, pattern), count in sorted(totals.items()):
             reuse.add_metric([name, plugin, pattern], count)
         live: dict[tuple[str, str], int] = {}
-        for n, ((name, session_id, handle_id), use) in enumerate(
-            list(self.signal.handles.items()),
-            1,  # a snapshot: the walk pauses
-        ):
+        uses = self.signal.handles
+        for n, ref in enumerate(list(uses), 1):  # a snapshot of the keys: the walk pauses
             if not n % PACE:
                 yield PAUSE
+            use = uses.get(ref)
+            if use is None:
+                continue
+            name, session_id, handle_id = ref
             server = self.state.servers.get(name)
             handle = server.handle((session_id, handle_id)) if server is not None else None
             if use.patterns and server is not None and handle is not None:

@@ -97,11 +97,10 @@ class VideoRoomCollector(Collector):
         for name, server in sorted(self.state.servers.items()):
             if not server.rooms and not server.configured:
                 continue
-            for n, ((room_id, publisher_id), publisher) in enumerate(
-                list(server.publishers.items()), 1
-            ):
+            for n, publisher in enumerate(list(server.publishers.values()), 1):  # a snapshot
                 if not n % PACE:
                     yield PAUSE
+                room_id, publisher_id = publisher.room, publisher.publisher_id
                 display = (publisher.display or "")[:DISPLAY_MAX] if show_display else ""
                 info.add_metric([name, room_id, publisher_id, display], 1)
                 publishing.add_metric([name, room_id, publisher_id], int(publisher.publishing))
