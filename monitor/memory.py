@@ -24,6 +24,10 @@ import structlog
 
 log = structlog.get_logger("monitor.memory")
 
+# Allocations between young collections (CPython's default is 700). A 100-event batch
+# allocates thousands of objects that reference counting frees anyway; at 700 the young
+# collections, and the full ones they lead to, ran several times per batch.
+YOUNG_THRESHOLD = 10_000
 CHECK_INTERVAL = 60.0  # seconds between checks for the thawing collection
 FULL_COLLECTION_INTERVAL = 6 * 3600.0
 
@@ -40,14 +44,19 @@ class FrozenHeap:
         self.interval = interval
         self.last_full = monotonic()
         self.thawing = False
+        self.threshold = gc.get_threshold()
 
     def install(self) -> None:
         if self._after_collection not in gc.callbacks:
+            self.threshold = gc.get_threshold()
+            gc.set_threshold(YOUNG_THRESHOLD, *self.threshold[1:])
             gc.callbacks.append(self._after_collection)
 
     def uninstall(self) -> None:
         if self._after_collection in gc.callbacks:
             gc.callbacks.remove(self._after_collection)
+            gc.set_threshold(*self.threshold)
+            gc.unfreeze()  # the collector as it was (tests run many daemons in one process)
 
     def _after_collection(self, phase: str, info: dict[str, Any]) -> None:
         # At the end of a full collection the young generations are empty and the old one
