@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import os
 import signal
-import sys
 import tempfile
 import time
 import urllib.request
@@ -31,14 +30,11 @@ from pathlib import Path
 
 import aio_pika
 
+from bench import ingest_servers
 from bench.ingest import (
-    DUPLICATE_WINDOW,
-    EMITTER,
     EVENTS_PER_BODY,
-    WEBHOOK_PATH,
     Body,
     Server,
-    free_port,
     load_bodies,
     measure,
 )
@@ -52,16 +48,8 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def daemon_server(tmp: Path, broker: RabbitBroker, name: str) -> Server:
-    port = free_port()
-    config = tmp / f"{name}.yml"
-    config.write_text(
-        f"listen: 127.0.0.1:{port}\nlog: {{level: warning, format: json}}\n"
-        f"webhook: {{path: {WEBHOOK_PATH}, duplicate_window: {DUPLICATE_WINDOW}}}\n"
-        f"targets:\n  - name: {EMITTER}\n"
-        f"amqp: {{url: '{broker.url()}', exchange: {EXCHANGE}, shards: {SHARDS}}}\n"
-    )
-    command = [sys.executable, "-m", "monitor", "run", "--config", str(config)]
-    return Server(name, command, port, None, tmp / f"{name}.err", check_accepted=True)
+    amqp = f"amqp: {{url: '{broker.url()}', exchange: {EXCHANGE}, shards: {SHARDS}}}\n"
+    return ingest_servers.daemon_server(tmp, name, amqp, guard=True, check_accepted=True)
 
 
 def scrape(server: Server) -> dict[str, float]:

@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, TypeVar
 
 from bench.ingest_bodies import (
     DUPLICATE_WINDOW,
@@ -24,6 +27,8 @@ from bench.ingest_bodies import (
 )
 from lab.janus import stop_process
 
+T = TypeVar("T")
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -33,6 +38,8 @@ def free_port() -> int:
 
 
 def daemon_config(port: int, level: str, fmt: str, guard: bool = True) -> str:
+    """The bench daemon's config; ``guard`` False leaves duplicate_window out (a baseline
+    from before it, or the production default)."""
     window = f", duplicate_window: {DUPLICATE_WINDOW}" if guard else ""
     return (
         f"listen: 127.0.0.1:{port}\n"
@@ -205,3 +212,27 @@ def make_servers(tmp: Path) -> tuple[Server, Server, Server]:
             )
         )
     return bare, servers[0], servers[1]
+
+
+def daemon_server(
+    tmp: Path, name: str, extra: str = "", *, guard: bool = False, check_accepted: bool = False
+) -> Server:
+    """A daemon at log level warning, by default with the production duplicate window;
+    ``extra`` is YAML appended to its config."""
+    port = free_port()
+    config = tmp / f"{name}.yml"
+    config.write_text(daemon_config(port, "warning", "json", guard) + extra)
+    command = [sys.executable, "-m", "monitor", "run", "--config", str(config)]
+    return Server(name, command, port, None, tmp / f"{name}.err", check_accepted=check_accepted)
+
+
+def against_daemon(name: str, run: Callable[[Server], Coroutine[Any, Any, T]]) -> T:
+    """``run`` against a daemon of its own (``daemon_server``), stopped afterwards."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+        server = daemon_server(Path(tmp), name)
+        server.start()
+        try:
+            server.wait_ready()
+            return asyncio.run(run(server))
+        finally:
+            server.stop()

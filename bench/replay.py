@@ -16,31 +16,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
+from functools import partial
 
 import aiohttp
 
-from bench.ingest import WEBHOOK_PATH, Server, free_port, percentile
+from bench.ingest import Server, percentile
+from bench.ingest_servers import against_daemon
 from bench.scrape import rss_mb
-from bench.synth import EMITTER, Copier
+from bench.synth import Copier
 
 CONCURRENT = 100  # copies interleaved at any time
 EVENTS_PER_BODY = 100
 TARGET_GROWTH = 0.10
-
-
-def daemon_server(tmp: Path) -> Server:
-    port = free_port()
-    config = tmp / "replay.yml"
-    config.write_text(
-        f"listen: 127.0.0.1:{port}\nlog: {{level: warning, format: json}}\n"
-        f"webhook: {{path: {WEBHOOK_PATH}}}\ntargets:\n  - name: {EMITTER}\n"
-    )
-    command = [sys.executable, "-m", "monitor", "run", "--config", str(config)]
-    return Server("janus-monitor", command, port, None, tmp / "replay.err", check_accepted=False)
 
 
 def bodies(total: int) -> Iterator[tuple[int, bytes]]:
@@ -98,7 +87,7 @@ async def run(args: argparse.Namespace, server: Server) -> dict[str, float]:
         elapsed = time.perf_counter() - started
         figures["events"] = sent
         figures["events_per_s"] = sent / elapsed
-        figures["rss_100k_mb"] = marks[0][1]
+        figures["rss_100k_mb"] = marks[0][1] if marks else rss_mb(server)  # a short run
         figures["rss_end_mb"] = rss_mb(server)
         await asyncio.sleep(args.idle)
         figures["rss_idle_mb"] = rss_mb(server)
@@ -119,14 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=20_000.0, help="events per second")
     parser.add_argument("--idle", type=float, default=20.0, help="seconds idle after the replay")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
-        server = daemon_server(Path(tmp))
-        server.start()
-        try:
-            server.wait_ready()
-            figures = asyncio.run(run(args, server))
-        finally:
-            server.stop()
+    figures = against_daemon("replay", partial(run, args))
     print(f"{figures['events']:,.0f} events in at {figures['events_per_s']:,.0f} events/s "
           f"(asked {args.rate:,.0f}); ack p50 {figures['ack_p50_ms']:.2f} ms, "
           f"p99 {figures['ack_p99_ms']:.2f} ms, max {figures['ack_max_ms']:.1f} ms")  # fmt: skip

@@ -18,31 +18,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 
-from bench.ingest import WEBHOOK_PATH, Server, free_port, percentile
+from bench.ingest import Server, percentile
+from bench.ingest_servers import against_daemon
 from bench.synth import EMITTER, batches, copies, scenario, until
 
 TRANSPORT = 128
 TARGETS = {"render_ms": 150.0, "rss_mb": 200.0, "ack_p99_ms": 10.0}
-
-
-def daemon_server(tmp: Path) -> Server:
-    port = free_port()
-    config = tmp / "scrape.yml"
-    config.write_text(
-        f"listen: 127.0.0.1:{port}\nlog: {{level: warning, format: json}}\n"
-        f"webhook: {{path: {WEBHOOK_PATH}}}\ntargets:\n  - name: {EMITTER}\n"
-    )
-    command = [sys.executable, "-m", "monitor", "run", "--config", str(config)]
-    return Server("janus-monitor", command, port, None, tmp / "scrape.err", check_accepted=False)
 
 
 def rss_mb(server: Server) -> float:
@@ -165,14 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gets", type=int, default=10, help="timed GETs of each endpoint")
     parser.add_argument("--seconds", type=float, default=10.0, help="each ack window")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-scrape-") as tmp:
-        server = daemon_server(Path(tmp))
-        server.start()
-        try:
-            server.wait_ready()
-            figures = asyncio.run(run(args, server))
-        finally:
-            server.stop()
+    figures = against_daemon("scrape", partial(run, args))
     met = True
     for key, target in TARGETS.items():
         ok = figures[key] <= target

@@ -30,9 +30,8 @@ class DuplicateBatches:
 
     @staticmethod
     def digest(raw: bytes, encoding: str | None) -> bytes:
-        return xxhash.xxh3_128_digest(raw, seed=len(encoding) if encoding else 0) + (
-            encoding.encode("latin-1", "replace") if encoding else b""
-        )
+        tail = encoding.encode("latin-1", "replace") if encoding else b""
+        return xxhash.xxh3_128_digest(raw) + tail
 
     def seen(self, digest: bytes, now: float, window: float) -> dict[str, Any] | None:
         """The answer the first copy got, if this body arrived within the window."""

@@ -59,10 +59,10 @@ async def receive_events(request: web.Request) -> web.StreamResponse:
         )
     try:
         raw = await read_limited(request, webhook.max_body_bytes)
-        if webhook.duplicate_window > 0:
-            duplicates = request.app[DUPLICATES]
-            digest = duplicates.digest(raw, encoding)
-            first = duplicates.seen(digest, time.monotonic(), webhook.duplicate_window)
+        guard = request.app[DUPLICATES] if webhook.duplicate_window > 0 else None
+        if guard is not None:
+            digest = guard.digest(raw, encoding)
+            first = guard.seen(digest, time.monotonic(), webhook.duplicate_window)
             if first is not None:
                 return _duplicate(request, first, len(raw), encoding)
         items = parse_items(decompress(raw, encoding, webhook.max_decompressed_bytes))
@@ -79,8 +79,8 @@ async def receive_events(request: web.Request) -> web.StreamResponse:
     result = pipeline.ingest(items)
     telemetry.request("http", 200)
     answer = result.as_json()
-    if webhook.duplicate_window > 0:
-        request.app[DUPLICATES].remember(digest, time.monotonic(), answer)
+    if guard is not None:
+        guard.remember(digest, time.monotonic(), answer)
     # State and the log line are done right after the answer is written: Janus waits for it.
     fields = {
         "transport": "http",

@@ -14,14 +14,11 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from operator import itemgetter
 
-import structlog
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 
 from monitor.metrics.family import PACE, PAUSE, Collector, Pause, RowCounter, RowGauge
 from monitor.pacing import Pacer
-
-log = structlog.get_logger("monitor.metrics")
 
 _TYPES = {"counter": "counter", "gauge": "gauge", "histogram": "histogram", "summary": "summary",
           "unknown": "untyped", "info": "gauge", "stateset": "gauge",
@@ -138,9 +135,7 @@ async def render(collectors: Sequence[Collector], pacer: Pacer | None = None) ->
                     else:
                         families.append(item)  # type: ignore[arg-type]
             except Exception:  # one broken family must not take /metrics down
-                collector.telemetry.collector_failed(collector.name)
-                log.exception("collector_failed", collector=collector.name,
-                              builder=getattr(build, "__name__", "?"))  # fmt: skip
+                collector.failed(build)
                 continue
             for family in families:
                 for _ in _family(family, out):

@@ -156,8 +156,12 @@ class Collector:
             try:
                 built = [item for item in build() if item is not PAUSE]
             except Exception:  # one broken family must not take /metrics down
-                self.telemetry.collector_failed(self.name)
-                log.exception("collector_failed", collector=self.name,
-                              builder=getattr(build, "__name__", "?"))  # fmt: skip
+                self.failed(build)
                 continue
             yield from built  # type: ignore[misc]
+
+    def failed(self, build: Builder) -> None:
+        """Count and log a builder that raised (from within its except block)."""
+        self.telemetry.collector_failed(self.name)
+        log.exception("collector_failed", collector=self.name,
+                      builder=getattr(build, "__name__", "?"))  # fmt: skip
