@@ -229,13 +229,16 @@ class Arrivals:
 
     def spy_on(self, daemon: Daemon) -> None:
         pipeline = daemon.runtime.pipeline
-        ingest = pipeline.ingest
+        ingest_body = pipeline.ingest_body
 
-        def recording(items: list[Any]) -> Any:
+        def recording(data: bytes | str) -> Any:
+            result = ingest_body(data)  # first: a body it refuses raises before it is recorded
+            parsed = json.loads(data)
+            items = parsed if isinstance(parsed, list) else [parsed]
             self.events.extend(event_summary(item) for item in items)
-            return ingest(items)
+            return result
 
-        pipeline.ingest = recording  # type: ignore[method-assign]
+        pipeline.ingest_body = recording  # type: ignore[method-assign]
 
 
 def received(samples: Samples, name: str) -> dict[str, float]:

@@ -147,7 +147,7 @@ async def test_a_failing_handler_still_settles_its_message() -> None:
     def broken(*_: Any) -> None:
         raise RuntimeError("bug")
 
-    amqp.pipeline.ingest = broken  # type: ignore[method-assign]
+    amqp.pipeline.ingest_body = broken  # type: ignore[method-assign]
     message = FakeAmqpMessage(bodies("10-media")[0])
     await deliver(queues[0], "ctag-0", message)
     assert message.settled == ["drop"]

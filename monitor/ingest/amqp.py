@@ -29,8 +29,8 @@ from monitor.config import AmqpConfig
 from monitor.fleet import topology
 from monitor.fleet.ownership import Ownership
 from monitor.ingest.amqp_wire import Settler, connection_url, heartbeat, probe, tls_context
-from monitor.ingest.body import BodyError, parse_items
-from monitor.ingest.pipeline import Pipeline
+from monitor.ingest.body import BodyError
+from monitor.ingest.pipeline import BatchResult, Pipeline
 
 log = structlog.get_logger("monitor.amqp")
 
@@ -231,7 +231,7 @@ class AmqpReceiver:
             self._scope_changed()
             return
         try:
-            items = self._items(message.body)
+            result = self._ingest(message.body)
         except BodyError as exc:  # it would fail forever: count it and let it go
             self.ownership.counters.messages["rejected"] += 1
             self.pipeline.telemetry.reject(exc.reason)
@@ -239,7 +239,6 @@ class AmqpReceiver:
                         error=exc.message, routing_key=message.routing_key)  # fmt: skip
             settle.ack(message)
             return
-        result = self.pipeline.ingest(items)
         self._check_route_key(message.routing_key, result.emitters)
         if not self.ownership.delivered(index, result.emitters, now):
             settle.requeue(message)
@@ -258,12 +257,12 @@ class AmqpReceiver:
                 if route_key != emitter:
                     log.warning("amqp_route_key_mismatch", server=emitter, route_key=route_key)
 
-    def _items(self, body: bytes) -> list[Any]:
+    def _ingest(self, body: bytes) -> BatchResult:
         if len(body) > self.max_body_bytes:
             raise BodyError(
                 413, "too_large", f"message is over webhook.max_body_bytes ({self.max_body_bytes})"
             )
-        return parse_items(body)
+        return self.pipeline.ingest_body(body)
 
     def _scope_changed(self) -> None:
         owned = self.ownership.owned_emitters()

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from monitor.answers import json_response
 from monitor.ingest.auth import CHALLENGE, authorized
-from monitor.ingest.body import BodyError, decompress, parse_items
+from monitor.ingest.body import BodyError, decompress
 from monitor.ingest.keys import CONFIG, DUPLICATES, PIPELINE, TELEMETRY
 
 log = structlog.get_logger("monitor.ingest")
@@ -65,7 +65,7 @@ async def receive_events(request: web.Request) -> web.StreamResponse:
             first = guard.seen(digest, time.monotonic(), webhook.duplicate_window)
             if first is not None:
                 return _duplicate(request, first, len(raw), encoding)
-        items = parse_items(decompress(raw, encoding, webhook.max_decompressed_bytes))
+        result = pipeline.ingest_body(decompress(raw, encoding, webhook.max_decompressed_bytes))
     except BodyError as exc:
         telemetry.reject(exc.reason)
         telemetry.request("http", exc.status)
@@ -76,7 +76,6 @@ async def receive_events(request: web.Request) -> web.StreamResponse:
         if exc.reason == "too_large":
             response.force_close()  # the rest of the body is not read
         return response
-    result = pipeline.ingest(items)
     telemetry.request("http", 200)
     answer = result.as_json()
     if guard is not None:

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from monitor import logs
+from monitor.decode.batch import decode_batch
 from monitor.decode.events import decode_event
 from monitor.decode.fields import DecodeError, DecodeNotes
 from monitor.decode.records import TYPE_LABELS, UNKNOWN_TYPE_LABEL, Event
+from monitor.ingest.body import MAX_ITEMS, MAX_VALUES, parse_items
 from monitor.state import State
 from monitor.telemetry import Telemetry
 
@@ -68,12 +70,23 @@ class Pipeline:
         self.commit(result)
         return result
 
+    def ingest_body(self, data: bytes | str) -> BatchResult:
+        """Decode a received body (raises BodyError when it is refused as a whole): a clean
+        batch in one typed pass, any other item by item."""
+        if len(data) <= MAX_VALUES:  # longer ones are counted before they are parsed
+            clean = decode_batch(data)
+            if clean is not None and len(clean[0]) <= MAX_ITEMS:
+                events, notes = clean
+                result = BatchResult(notes=notes)
+                self._keep(result, enumerate(events))
+                return result
+        return self.ingest(parse_items(data))
+
     def ingest(self, items: list[Any]) -> BatchResult:
         """Decode every item; what is accepted waits in the result for ``commit``."""
         result = BatchResult()
         notes = result.notes
-        events = result.events
-        admitted: str | None = None
+        decoded: list[tuple[int, Event]] = []
         crashed: list[int] = []
         for index, raw in enumerate(items):
             try:
@@ -87,23 +100,37 @@ class Pipeline:
                 crashed.append(index)
                 self._reject(result, index, "invalid_event", "event could not be decoded")
                 continue
-            if event.emitter != admitted:
-                if not self.state.admit(event.emitter, self.monotonic()):
-                    self._reject(
-                        result,
-                        index,
-                        "unknown_emitter_limit",
-                        "too many emitters that are not configured targets "
-                        "(limits.max_unknown_emitters)",
-                    )
-                    continue
-                admitted = event.emitter
-                result.emitters.add(admitted)
-            events.append(event)
-        result.accepted = len(events)
+            decoded.append((index, event))
+        self._keep(result, decoded)
+        result.errors.sort(key=lambda error: error["index"])  # admission's come after decoding's
         if len(crashed) > 1:
             log.error("event_decode_failed_batch", failed=len(crashed), first_index=crashed[0])
         return result
+
+    def _keep(self, result: BatchResult, decoded: Iterable[tuple[int, Event]]) -> None:
+        """The decoded events whose emitter state admits, in order; the others rejected."""
+        kept = result.events
+        admitted: str | None = None  # runs of one emitter are asked about once
+        for index, event in decoded:
+            if event.emitter != admitted:
+                if not self._admits(result, index, event.emitter):
+                    continue
+                admitted = event.emitter
+            kept.append(event)
+        result.accepted = len(kept)
+
+    def _admits(self, result: BatchResult, index: int, emitter: str) -> bool:
+        """Whether state takes events from this emitter; the item is rejected if not."""
+        if not self.state.admit(emitter, self.monotonic()):
+            self._reject(
+                result,
+                index,
+                "unknown_emitter_limit",
+                "too many emitters that are not configured targets (limits.max_unknown_emitters)",
+            )
+            return False
+        result.emitters.add(emitter)
+        return True
 
     def after_answer(self, result: BatchResult, log_fields: dict[str, Any]) -> None:
         """What a receiver defers until its answer is on the wire: commit, then log the batch."""

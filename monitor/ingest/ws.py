@@ -11,7 +11,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from monitor.answers import json_response
 from monitor.ingest.auth import CHALLENGE, authorized
-from monitor.ingest.body import BodyError, parse_items
+from monitor.ingest.body import BodyError
 from monitor.ingest.keys import CONFIG, OPEN_SOCKETS, PIPELINE, TELEMETRY
 
 SUBPROTOCOL = "janus-event-handlers"
@@ -50,7 +50,7 @@ async def receive_event_socket(request: web.Request) -> web.StreamResponse:
         if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
             started = time.perf_counter()
             try:
-                items = parse_items(message.data)
+                result = pipeline.ingest_body(message.data)
             except BodyError as exc:
                 telemetry.reject(exc.reason)
                 telemetry.request("ws", exc.status)
@@ -59,7 +59,6 @@ async def receive_event_socket(request: web.Request) -> web.StreamResponse:
                             error=exc.message)  # fmt: skip
                 await socket.send_str(orjson.dumps({"error": exc.message}).decode())
                 continue
-            result = pipeline.ingest(items)
             telemetry.request("ws", 200)
             fields = {
                 "transport": "ws",
