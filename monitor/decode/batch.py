@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import msgspec
 
 from monitor.decode.events import DECODERS
-from monitor.decode.fields import INT_MIN, MAX_ID_CHARS, MAX_TEXT_CHARS, DecodeNotes
+from monitor.decode.fields import INT_MIN, MAX_ID_CHARS, DecodeNotes, read_text
 from monitor.decode.records import Event
 
 _Int = Annotated[int, msgspec.Meta(ge=INT_MIN, le=2**63 - 1)]
@@ -67,8 +67,8 @@ def decode_batch(data: bytes | str) -> tuple[list[Event], DecodeNotes] | None:
                 return None  # the per-item path notes the unknown type
             subtype = envelope.subtype
             opaque_id = envelope.opaque_id
-            if opaque_id is not None and len(opaque_id) > MAX_TEXT_CHARS:
-                opaque_id = opaque_id[:MAX_TEXT_CHARS]
+            if opaque_id is not None:
+                opaque_id = read_text(opaque_id)
             append(
                 Event(
                     emitter,
