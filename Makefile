@@ -52,7 +52,7 @@ test: deps
 # weighted tests, plus 34 323 wrong-type mutant posts and messages (test_fuzz_fields.py).
 FUZZ_EXAMPLES ?= 13000
 fuzz: deps
-	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz_*.py
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider --timeout=0 tests/test_fuzz_*.py
 
 lint: deps
 	$(VENV)/bin/ruff check monitor lab bench tests tools

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import pytest
 
+from lab.janus import free_port
 from monitor.fleet import topology
 from monitor.fleet.ownership import Ownership
 from monitor.ingest.amqp import AmqpReceiver
@@ -163,3 +164,23 @@ async def test_an_oversized_message_is_rejected_and_acked() -> None:
     assert message.settled == ["ack through"]
     assert amqp.ownership.counters.messages == {"applied": 0, "rejected": 1}
     assert amqp.pipeline.telemetry.events_rejected.get("too_large") == 1
+
+
+async def test_closing_while_the_broker_is_away_leaves_no_task_behind() -> None:
+    """Closed mid-connect (the broker's port refuses), the receiver ends the robust
+    connection too: no reconnect task outlives it to swallow the loop's final cancel."""
+    port = free_port()  # nothing listens: every attempt is refused, and retried
+    config = make_config(
+        f"amqp: {{url: 'amqp://127.0.0.1:{port}', shards: 2}}\ntargets: [{{name: janus-lab-1}}]"
+    )
+    assert config.amqp is not None
+    before = asyncio.all_tasks()
+    amqp = AmqpReceiver(config.amqp, Pipeline(State(), Telemetry()), Ownership("me", 2, 1.0, 0.0),
+                        on_scope=lambda: None, targets=lambda: ("janus-lab-1",),
+                        max_body_bytes=1 << 20, monotonic=lambda: 10.0)  # fmt: skip
+    amqp.start()
+    await asyncio.sleep(0.3)  # a refused attempt or two, the factory now between retries
+    await asyncio.wait_for(amqp.close(), 5.0)
+    await asyncio.sleep(0)
+    left = [t for t in asyncio.all_tasks() - before if not t.done()]
+    assert left == [], f"tasks still running after close: {left}"

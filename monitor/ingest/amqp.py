@@ -36,6 +36,8 @@ log = structlog.get_logger("monitor.amqp")
 
 BACKLOG_EVERY = 5.0  # seconds between readings of the shard queues' depth
 RECONNECT_INTERVAL = 1.0
+CONNECT_TIMEOUT = 15.0  # seconds for one attempt, TLS handshake included; then it retries
+CLOSE_TIMEOUT = 5.0
 SETUP_RETRY = 10.0  # seconds between attempts to declare the topology after a refusal
 MAX_ROUTE_KEY_WARNINGS = 1000  # emitters checked; the state bounds them anyway
 
@@ -85,28 +87,30 @@ class AmqpReceiver:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.settler.close()
-        if self.connection is not None:
-            with contextlib.suppress(Exception):
-                await self.connection.close()
+        await self._close_connection()
         self.ownership.disconnected_now(self.monotonic())
         self._scope_changed()
 
     async def _run(self) -> None:
         while True:  # a bad TLS file or URL is logged and tried again, not a silent stop
             try:
-                self.connection = await aio_pika.connect_robust(
+                # Held before it connects: close() must end a connection still trying, or
+                # its reconnect task lives on and swallows the loop's final cancel.
+                self.connection = aio_pika.RobustConnection(
                     connection_url(self.config),
                     ssl_context=tls_context(self.config),
                     client_properties={"connection_name": f"janus-monitor {self.ownership.member}"},
                     reconnect_interval=RECONNECT_INTERVAL,
                     fail_fast=False,
                 )
+                await self.connection.connect(timeout=CONNECT_TIMEOUT)
                 break
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.error("amqp_connect_failed", error=f"{exc.__class__.__name__}: {exc}",
                           retry_in_seconds=SETUP_RETRY)  # fmt: skip
+                await self._close_connection()
                 await asyncio.sleep(SETUP_RETRY)
         self.connection.close_callbacks.add(self._lost)
         self.connection.reconnect_callbacks.add(self._back)
@@ -128,6 +132,13 @@ class AmqpReceiver:
         self.on_connected()
         self.tasks.append(asyncio.create_task(self._probe_loop(), name="amqp-probes"))
         self.tasks.append(asyncio.create_task(self._backlog_loop(), name="amqp-backlog"))
+
+    async def _close_connection(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            # Bounded: a broker that stopped answering must not hold up the daemon's stop.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), CLOSE_TIMEOUT)
 
     async def _discard_channel(self) -> None:
         self.queues.clear()

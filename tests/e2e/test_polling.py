@@ -84,8 +84,12 @@ async def test_polls_agree_with_janus(
         assert gauge(samples, "janus_videoroom_room_publishers", server=name, room=R) == 2
         assert gauge(samples, "janus_videoroom_room_subscribers", server=name, room=R) == 1
         assert janus_lab.server.rooms[R].cap_source == "poll"
+        # On time "budget permitting" (SPEC): on a loaded machine Janus answers slowly, the
+        # 5% is spent sooner and the reconcile waits; late with budget to spare is a bug.
         age = gauge(samples, "janus_monitor_reconcile_age_seconds", server=name)
-        assert age is not None and age <= 3.0 + 1.0
+        used = gauge(samples, "janus_monitor_poll_budget_used_ratio", server=name)
+        assert age is not None and used is not None
+        assert age <= 3.0 + 1.0 or used >= 0.8 * 0.05, (age, used)
         requests = {
             labels["request"]
             for labels in series(samples, "janus_monitor_admin_requests_total")
