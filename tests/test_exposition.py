@@ -6,6 +6,7 @@ import asyncio
 import math
 from collections.abc import Iterable
 
+import pytest
 from prometheus_client import generate_latest
 from prometheus_client.core import HistogramMetricFamily
 
@@ -17,6 +18,9 @@ from monitor.metrics.family import (
     Collector,
     CounterFamily,
     GaugeFamily,
+    SharedLabels,
+    label_text,
+    parse_labels,
 )
 from monitor.pacing import Pacer
 from monitor.telemetry import Telemetry
@@ -34,11 +38,13 @@ class Hostile(Collector):
     gauge = GaugeFamily("test_hostile", 'help with "quotes", \\ and\nnewline', ("z", "a", "m"))
     counter = CounterFamily("test_hostile_things", "a counter", ("b", "a"))
     bare = GaugeFamily("test_bare", "no labels")
-    families = (gauge, counter, bare)
+    texted = CounterFamily("test_texted", "text rows", ("server", "kind", "room"))
+    families = (gauge, counter, bare, texted)
 
     def __init__(self, rows: int = 0) -> None:
         super().__init__(Telemetry())
         self.rows = rows
+        self.shared = SharedLabels(("room", "server"))
 
     def builders(self) -> Iterable[Builder]:
         return (self._families,)
@@ -53,9 +59,15 @@ class Hostile(Collector):
         for i in range(self.rows):
             gauge.add_metric(["z", str(i), "m"], i)
         bare.add_metric([], 7)
+        texted = self.texted.new()
+        self.shared.walk()
+        for i, value in enumerate(VALUES):
+            text = HOSTILE[i % len(HOSTILE)]
+            head = label_text(self.texted.own_labels(self.shared), [text[::-1]]) + ","
+            texted.add_text(head, self.shared.text((text, str(i))), abs(value))
         histogram = HistogramMetricFamily("test_seconds", "a histogram", labels=["server"])
         histogram.add_metric(["s"], [("0.5", 1), ("+Inf", 3)], 2.5)
-        yield from (gauge, counter, bare, histogram)
+        yield from (gauge, counter, bare, texted, histogram)
 
 
 def test_the_golden_scenario_renders_as_generate_latest() -> None:
@@ -116,3 +128,36 @@ def test_a_failing_builder_loses_only_its_families() -> None:
     text = asyncio.run(render((broken,)))
     assert b"# TYPE test_hostile gauge" in text
     assert broken.telemetry.collector_failures == {"hostile": 1}
+
+
+def test_text_rows_read_back_as_the_labels_they_were_written_from() -> None:
+    """label_text then parse_labels gives back every hostile value (the Samples of text rows
+    that generate_latest is compared on come from this)."""
+    names = [f"l{i}" for i in range(len(HOSTILE))]
+    assert parse_labels(label_text(names, HOSTILE)) == dict(zip(names, HOSTILE, strict=True))
+
+
+def test_shared_labels_are_kept_while_seen_and_dropped_after_a_walk_without_them() -> None:
+    """A key asked for in one walk keeps its text (the same object) for the next; a key the
+    last walk did not ask for is made again."""
+    shared = SharedLabels(("room", "server"))
+    shared.walk()
+    first = shared.text(("1", "s"))
+    gone = shared.text(("2", "s"))
+    assert first == 'room="1",server="s"'
+    shared.walk()
+    assert shared.text(("1", "s")) is first  # kept: seen in the walk before
+    shared.walk()  # ("2", "s") was not asked for in the last walk
+    assert shared.text(("2", "s")) == gone and shared.text(("2", "s")) is not gone
+    assert shared.text(("1", "s")) is first  # asked for in the walk before, kept again
+
+
+def test_a_family_whose_own_labels_sort_after_the_shared_ones_is_refused() -> None:
+    """Text rows write head then shared labels, so a family labelled ``zone`` beside shared
+    ``room, server`` would be out of generate_latest's order: own_labels raises."""
+    shared = SharedLabels(("room", "server"))
+    assert GaugeFamily("ok", "", ("server", "kind", "room")).own_labels(shared) == ("kind",)
+    with pytest.raises(ValueError, match="do not end with"):
+        GaugeFamily("bad", "", ("server", "zone", "room")).own_labels(shared)
+    with pytest.raises(ValueError, match="sorted"):
+        SharedLabels(("server", "room"))

@@ -35,3 +35,14 @@ def test_a_full_history_is_small() -> None:
     for n in range(500):
         samples.append(float(n), float(n))
     assert samples.data.buffer_info()[1] * samples.data.itemsize <= 2500
+
+
+def test_span_is_the_newest_minus_the_oldest_of_a_column() -> None:
+    """span(column) subtracts the oldest record's value from the newest's; empty gives 0."""
+    samples = Samples(3, limit=4)
+    assert samples.span(1) == 0.0
+    for n in range(6):  # the first two fall out of the limit
+        samples.append(float(n), n * 10.0, n * n * 1.0)
+    assert samples.span(0) == 5.0 - 2.0
+    assert samples.span(1) == 50.0 - 20.0
+    assert samples.span(2) == 25.0 - 4.0

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from monitor.fleet.ownership import Ownership
 from monitor.metrics.bitrate import BitrateCollector
 from monitor.metrics.daemon import DaemonCollector
-from monitor.metrics.family import Collector
+from monitor.metrics.family import Collector, SharedLabels
 from monitor.metrics.fleet import FleetCollector
 from monitor.metrics.ice import IceCollector
 from monitor.metrics.polling import PollingCollector
@@ -19,7 +19,7 @@ from monitor.metrics.quality import QualityCollector
 from monitor.metrics.remediation import RemediationCollector
 from monitor.metrics.reuse import ReuseCollector
 from monitor.metrics.servers import ServersCollector
-from monitor.metrics.videoroom import VideoRoomCollector
+from monitor.metrics.videoroom import PUBLISHER_LABELS, VideoRoomCollector
 from monitor.signals import Signals
 from monitor.state import State
 from monitor.telemetry import Telemetry
@@ -39,11 +39,14 @@ def collectors(
     targets: Callable[[], tuple[str, ...]] = tuple,
 ) -> tuple[Collector, ...]:
     """Every collector, in the order /metrics shows their families (signals' last)."""
+    # One for both walks of the publishers: a text is a function of its key alone, so a walk
+    # cut into by another (concurrent scrapes) only makes some texts again.
+    publisher_labels = SharedLabels(PUBLISHER_LABELS)
     base: tuple[Collector, ...] = (
         DaemonCollector(telemetry, state),
         ServersCollector(telemetry, state),
         PollingCollector(telemetry, state, monotonic),
-        VideoRoomCollector(telemetry, state, expose_display),
+        VideoRoomCollector(telemetry, state, expose_display, publisher_labels),
     )
     if fleet is not None:
         base = (*base, FleetCollector(telemetry, fleet, targets, monotonic))
@@ -51,7 +54,7 @@ def collectors(
         return base
     return (
         *base,
-        BitrateCollector(telemetry, state, signals.bitrate, tolerance, monotonic),
+        BitrateCollector(telemetry, state, signals.bitrate, tolerance, monotonic, publisher_labels),
         IceCollector(telemetry, signals.ice),
         ReuseCollector(telemetry, state, signals.reuse),
         QualityCollector(telemetry, state, signals.quality),

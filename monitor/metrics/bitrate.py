@@ -16,12 +16,15 @@ from monitor.metrics.family import (
     CounterFamily,
     GaugeFamily,
     Pause,
+    SharedLabels,
 )
+from monitor.metrics.videoroom import PUBLISHER_LABELS
 from monitor.signals.bitrate import KINDS, BitrateSignal, over_cap
 from monitor.state import PUBLISHER, State
 from monitor.telemetry import Telemetry
 
 PUBLISHER_KIND = ("server", "room", "publisher", "kind")
+KIND_HEADS = {kind: f'kind="{kind}",' for kind in KINDS}
 
 BITRATE = GaugeFamily(
     "janus_videoroom_publisher_bitrate_bits_per_second",
@@ -53,12 +56,16 @@ class BitrateCollector(Collector):
         signal: BitrateSignal,
         tolerance: Callable[[], float],
         monotonic: Callable[[], float] = time.monotonic,
+        shared: SharedLabels | None = None,
     ) -> None:
         super().__init__(telemetry)
         self.state = state
         self.signal = signal
         self.tolerance = tolerance
         self.monotonic = monotonic
+        self.shared = shared or SharedLabels(PUBLISHER_LABELS)
+        for family in self.families:
+            family.own_labels(self.shared)  # raises if a head would not sort first
 
     def builders(self) -> Iterable[Builder]:
         return (self._publishers,)
@@ -66,28 +73,43 @@ class BitrateCollector(Collector):
     def _publishers(self) -> Iterator[Metric | Pause]:
         now, tolerance = self.monotonic(), self.tolerance()
         bitrate, received, over = BITRATE.new(), RECEIVED.new(), OVER_CAP.new()
+        # Bound once: this loop runs for every publisher on every scrape.
+        add_bitrate, add_received, add_over = (
+            bitrate.texts.append, received.texts.append, over.texts.append
+        )  # fmt: skip
+        shared = self.shared
+        shared.walk()
+        text, heads, media_of = shared.text, KIND_HEADS, self.signal.handles.get
+        oldest = now - self.signal.max_stale
         for name, server in sorted(self.state.servers.items()):
+            rooms, sessions = server.rooms, server.sessions
             # A snapshot of the values (no item tuples to allocate and collect): the walk pauses
             # for ingest, which may drop publishers meanwhile.
             for n, publisher in enumerate(list(server.publishers.values()), 1):
                 if not n % PACE:
                     yield PAUSE
-                room_id, publisher_id = publisher.room, publisher.publisher_id
-                handle = server.handle(publisher.handle) if publisher.handle else None
-                media = self.signal.of(server, publisher.handle)
+                key = publisher.handle
+                if key is None:
+                    continue
+                session = sessions.get(key[0])
+                handle = session.handles.get(key[1]) if session is not None else None
+                media = media_of((name, *key))
                 if handle is None or handle.role != PUBLISHER or media is None:
                     continue
-                labels = [name, room_id, publisher_id]
+                room_id = publisher.room
+                labels = text((publisher.publisher_id, room_id, name))
+                totals = media.totals
                 for kind in KINDS:
-                    if kind in media.totals:
-                        received.add_metric([*labels, kind], media.totals[kind])
-                if not (publisher.publishing and self.signal.fresh(media, now)):
+                    if kind in totals:
+                        add_received((heads[kind], labels, totals[kind]))
+                if not (publisher.publishing and media.updated >= oldest):  # fresh stats only
                     continue
+                rates = media.rates
                 for kind in KINDS:
-                    rate = media.bitrate(kind)
+                    rate = rates.get(kind)
                     if rate is not None:
-                        bitrate.add_metric([*labels, kind], rate)
-                room = server.rooms.get(room_id)
+                        add_bitrate((heads[kind], labels, rate))
+                room = rooms.get(room_id)
                 cap = room.bitrate_cap if room else None
-                over.add_metric(labels, int(over_cap(media.total_bitrate(), cap, tolerance)))
+                add_over(("", labels, int(over_cap(media.total, cap, tolerance))))
         yield from (bitrate, received, over)

@@ -17,7 +17,15 @@ from operator import itemgetter
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 
-from monitor.metrics.family import PACE, PAUSE, Collector, Pause, RowCounter, RowGauge
+from monitor.metrics.family import (
+    PACE,
+    PAUSE,
+    Collector,
+    Pause,
+    RowCounter,
+    RowGauge,
+    escape_value,
+)
 from monitor.pacing import Pacer
 
 _TYPES = {"counter": "counter", "gauge": "gauge", "histogram": "histogram", "summary": "summary",
@@ -47,12 +55,6 @@ def go_float(value: float) -> str:
     return s
 
 
-def escape_value(value: str) -> str:
-    if "\\" in value or '"' in value or "\n" in value:
-        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-    return value
-
-
 def _head(metric: Metric) -> tuple[str, str]:
     name = metric.name + "_total" if metric.type == "counter" else metric.name
     if metric.type == "info":
@@ -72,6 +74,18 @@ def _sample_line(sample: Sample) -> str:
 
 
 def _rows(metric: RowGauge | RowCounter, name: str, out: list[str]) -> Iterator[Pause]:
+    yield from _label_rows(metric, name, out)
+    texts, step = metric.texts, PACE * 16
+    for start in range(0, len(texts), step):
+        out.extend([f"{name}{{{head}{shared}}} {go_float(value)}\n"
+                    for head, shared, value in texts[start : start + step]])  # fmt: skip
+        yield PAUSE
+    while texts:
+        del texts[-step:]
+        yield PAUSE
+
+
+def _label_rows(metric: RowGauge | RowCounter, name: str, out: list[str]) -> Iterator[Pause]:
     names = metric._labelnames
     order = sorted(range(len(names)), key=names.__getitem__)
     if not names:

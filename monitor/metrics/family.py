@@ -10,10 +10,15 @@ Gauges and counters keep their samples as rows (label values, value): prometheus
 scrape. ``monitor.metrics.exposition`` writes rows straight to text; ``samples`` builds the
 Samples only for whoever asks (generate_latest in tests). Builders that walk many items yield
 ``PAUSE`` now and then, where the paced renderer may give the loop to ingest.
+
+Series of many items (10 k publishers, 7 families each) are text rows instead: the label text
+an item's series share is kept between scrapes in a ``SharedLabels`` and a row is that text,
+a head for the family's own labels, and the value.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -43,6 +48,14 @@ class Family:
     def new(self) -> Metric:
         raise NotImplementedError
 
+    def own_labels(self, shared: SharedLabels) -> tuple[str, ...]:
+        """The labels besides ``shared``'s, for text rows' heads; checked to sort before them,
+        so that head then shared text is the order generate_latest writes."""
+        own = sorted(set(self.labels) - set(shared.names))
+        if [*own, *shared.names] != sorted(self.labels):
+            raise ValueError(f"{self.name}: labels {self.labels} do not end with {shared.names}")
+        return tuple(own)
+
 
 class Pause:
     """What a builder yields between items: a point where the scrape may yield to the loop."""
@@ -52,6 +65,60 @@ class Pause:
 
 PAUSE: Final = Pause()
 PACE = 32  # items a builder walks between PAUSEs (the pacer decides whether to yield)
+
+
+def escape_value(value: str) -> str:
+    """A label value as the text format escapes it (backslash, newline, double quote)."""
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return value
+
+
+def label_text(names: Sequence[str], values: Sequence[str]) -> str:
+    """``a="1",b="2"``: label pairs in the order given, values escaped."""
+    return ",".join([f'{n}="{escape_value(v)}"' for n, v in zip(names, values, strict=True)])
+
+
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+_ESCAPED = re.compile(r"\\(.)")
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    """label_text read back: for the Samples of text rows, which only tests ask for."""
+    return {
+        name: _ESCAPED.sub(lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
+        for name, value in _LABEL.findall(text)
+    }
+
+
+class SharedLabels:
+    """The label text an item's series share (a publisher's ``publisher``, ``room`` and
+    ``server``), kept from one walk to the next: made the first time a key is seen, dropped by
+    the first walk that does not see it. ``names`` must sort after every family's own labels
+    (``TextFamily`` checks), so a line is ``name{head + shared} value``."""
+
+    __slots__ = ("_before", "_now", "names")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        if list(names) != sorted(names):
+            raise ValueError(f"shared labels must be sorted: {names}")
+        self.names = names
+        self._before: dict[tuple[str, ...], str] = {}
+        self._now: dict[tuple[str, ...], str] = {}
+
+    def walk(self) -> None:
+        """A walk begins: what it does not ask for is forgotten at the next one."""
+        self._before, self._now = self._now, {}
+
+    def text(self, values: tuple[str, ...]) -> str:
+        """The text for label values in ``names`` order (the values are the key)."""
+        text = self._before.get(values)
+        if text is None:
+            text = self._now.get(values)
+            if text is None:
+                text = label_text(self.names, values)
+        self._now[values] = text
+        return text
 
 
 # Label values then the value, flat: a tuple of str and numbers only is untracked by the
@@ -64,19 +131,28 @@ class RowGauge(GaugeMetricFamily):
     """A gauge family whose samples are rows until someone asks for Samples."""
 
     rows: list[Row]
+    texts: list[tuple[str, str, float]]  # written after the rows
 
     def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
-        self.rows = []
+        self.rows, self.texts = [], []
         super().__init__(name, documentation, labels=labels)
 
     def add_metric(self, labels: Sequence[str], value: float, timestamp: Any = None) -> None:
         self.rows.append((*labels, value))
 
+    def add_text(self, head: str, shared: str, value: float) -> None:
+        """A text row: ``head`` is the family's own labels as text, each followed by a comma
+        (``kind="video",``) or empty, ``shared`` a ``SharedLabels`` text."""
+        self.texts.append((head, shared, value))
+
     @property
     def samples(self) -> list[Sample]:
         names, sample_name = self._labelnames, self.name + self.sample_suffix
-        return [Sample(sample_name, dict(zip(names, row[:-1], strict=True)), row[-1], None, None)
-                for row in self.rows]  # fmt: skip
+        samples = [Sample(sample_name, dict(zip(names, row[:-1], strict=True)), row[-1], None,
+                          None) for row in self.rows]  # fmt: skip
+        samples.extend(Sample(sample_name, parse_labels(head + shared), value, None, None)
+                       for head, shared, value in self.texts)  # fmt: skip
+        return samples
 
     @samples.setter
     def samples(self, value: list[Sample]) -> None:
@@ -90,11 +166,13 @@ class RowCounter(CounterMetricFamily):
     """A counter family whose samples are rows (written as ``name_total``)."""
 
     rows: list[Row]
+    texts: list[tuple[str, str, float]]
     sample_suffix = "_total"
     samples = RowGauge.samples
+    add_text = RowGauge.add_text
 
     def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
-        self.rows = []
+        self.rows, self.texts = [], []
         super().__init__(name, documentation, labels=labels)
 
     def add_metric(

@@ -79,16 +79,22 @@ class QualityCollector(Collector):
 
     def _rooms(self) -> Iterator[Metric | Pause]:
         degraded, loss_max = DEGRADED.new(), LOSS_MAX.new()
+        downstream_of = self.signal.downstream.get
         for name, server in sorted(self.state.servers.items()):
+            subscribers, in_room = server.subscribers, server.room_subscribers
             for n, room_id in enumerate(list(server.rooms), 1):  # a snapshot: the walk pauses
                 if not n % PACE:
                     yield PAUSE
                 count, worst = 0, None
-                for subscriber in server.subscribers_in(room_id):
-                    down = self.signal.of(server, subscriber.handle)
-                    if down is None or not subscriber.feeds or not down.sent_bitrate:
+                for key in in_room.get(room_id, ()):  # no pause in here: the set holds still
+                    subscriber = subscribers[key]
+                    down = downstream_of((name, *subscriber.handle))
+                    if down is None or not subscriber.feeds:
+                        continue
+                    sent = down.sent_bitrate
+                    if not sent:
                         continue  # nothing sent (no feed left): not an overwhelmed subscriber
-                    count += down.degraded()
+                    count += down.degraded(sent)
                     ratio = down.loss_ratio()
                     if ratio is not None:
                         worst = ratio if worst is None else max(worst, ratio)

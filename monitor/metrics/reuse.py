@@ -58,12 +58,12 @@ class ReuseCollector(Collector):
             if not n % PACE:
                 yield PAUSE
             use = uses.get(ref)
-            if use is None:
+            if use is None or not use.patterns:  # most handles: no lookups for them
                 continue
             name, session_id, handle_id = ref
             server = self.state.servers.get(name)
             handle = server.handle((session_id, handle_id)) if server is not None else None
-            if use.patterns and server is not None and handle is not None:
+            if server is not None and handle is not None:
                 key = (name, plugin_label(handle.plugin, server))
                 live[key] = live.get(key, 0) + 1
         for (name, plugin), count in sorted(live.items()):

@@ -95,13 +95,18 @@ class ServersCollector(Collector):
             if not server.configured and not server.sessions:
                 continue
             sessions.add_metric([name], len(server.sessions))
-            by_plugin: dict[str, int] = {}
+            # Counted by Janus's plugin name, labelled once per name after the walk.
+            by_name: dict[str | None, int] = {}
+            count_of = by_name.get
             for n, session in enumerate(list(server.sessions.values()), 1):  # a snapshot
                 if not n % PACE:
                     yield PAUSE
-                for handle in list(session.handles.values()):
-                    plugin = plugin_label(handle.plugin, server)
-                    by_plugin[plugin] = by_plugin.get(plugin, 0) + 1
+                for handle in session.handles.values():
+                    by_name[handle.plugin] = count_of(handle.plugin, 0) + 1
+            by_plugin: dict[str, int] = {}
+            for plugin_name, count in by_name.items():
+                plugin = plugin_label(plugin_name, server)
+                by_plugin[plugin] = by_plugin.get(plugin, 0) + count
             for plugin, count in sorted(by_plugin.items()):
                 handles.add_metric([name, plugin], count)
         yield from (sessions, handles)

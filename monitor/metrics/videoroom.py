@@ -13,11 +13,14 @@ from monitor.metrics.family import (
     Collector,
     GaugeFamily,
     Pause,
+    SharedLabels,
+    escape_value,
 )
 from monitor.state import State
 from monitor.telemetry import Telemetry
 
 DISPLAY_MAX = 64
+PUBLISHER_LABELS = ("publisher", "room", "server")  # shared by the series of one publisher
 ROOM = ("server", "room")
 
 ROOMS = GaugeFamily("janus_videoroom_rooms", "VideoRoom rooms that exist.", ("server",))
@@ -60,11 +63,18 @@ class VideoRoomCollector(Collector):
                 PUBLISHING)  # fmt: skip
 
     def __init__(
-        self, telemetry: Telemetry, state: State, expose_display: Callable[[], bool]
+        self,
+        telemetry: Telemetry,
+        state: State,
+        expose_display: Callable[[], bool],
+        shared: SharedLabels | None = None,
     ) -> None:
         super().__init__(telemetry)
         self.state = state
         self.expose_display = expose_display
+        self.shared = shared or SharedLabels(PUBLISHER_LABELS)
+        for family in (PUBLISHER_INFO, PUBLISHING):
+            family.own_labels(self.shared)  # raises if a head would not sort first
 
     def builders(self) -> Iterable[Builder]:
         return (self._rooms, self._publishers)
@@ -94,14 +104,17 @@ class VideoRoomCollector(Collector):
     def _publishers(self) -> Iterator[Metric | Pause]:
         info, publishing = PUBLISHER_INFO.new(), PUBLISHING.new()
         show_display = self.expose_display()
+        add_info, add_publishing = info.texts.append, publishing.texts.append
+        shared = self.shared
+        shared.walk()
         for name, server in sorted(self.state.servers.items()):
             if not server.rooms and not server.configured:
                 continue
             for n, publisher in enumerate(list(server.publishers.values()), 1):  # a snapshot
                 if not n % PACE:
                     yield PAUSE
-                room_id, publisher_id = publisher.room, publisher.publisher_id
+                labels = shared.text((publisher.publisher_id, publisher.room, name))
                 display = (publisher.display or "")[:DISPLAY_MAX] if show_display else ""
-                info.add_metric([name, room_id, publisher_id, display], 1)
-                publishing.add_metric([name, room_id, publisher_id], int(publisher.publishing))
+                add_info((f'display="{escape_value(display)}",', labels, 1))
+                add_publishing(("", labels, int(publisher.publishing)))
         yield from (info, publishing)

@@ -53,12 +53,13 @@ class Downstream:
         """lost-by-remote over packets-sent across the window (None before two samples)."""
         if len(self.window) < 2:
             return None
-        (_, packets0, lost0), (_, packets1, lost1) = self.window[0], self.window[-1]
-        packets = packets1 - packets0
-        return max(0.0, (lost1 - lost0) / packets) if packets > 0 else None
+        packets = self.window.span(1)
+        return max(0.0, self.window.span(2) / packets) if packets > 0 else None
 
-    def degraded(self) -> bool:
-        over_remb = bool(self.remb) and self.sent_bitrate > (self.remb or 0) * REMB_MARGIN
+    def degraded(self, sent_bitrate: float | None = None) -> bool:
+        """``sent_bitrate`` when the caller has it already (the scrape does)."""
+        sent = self.sent_bitrate if sent_bitrate is None else sent_bitrate
+        over_remb = bool(self.remb) and sent > (self.remb or 0) * REMB_MARGIN
         low_quality = self.moved and (self.link_quality or 0) < LINK_QUALITY_FLOOR
         return over_remb or low_quality
 

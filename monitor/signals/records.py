@@ -32,6 +32,12 @@ class Samples:
     def popleft(self) -> None:
         del self.data[: self.width]
 
+    def span(self, column: int) -> float:
+        """The newest record's value in ``column`` minus the oldest's (0 when empty); no
+        tuples made: the scrape asks this of every subscriber."""
+        data, width = self.data, self.width
+        return data[column - width] - data[column] if data else 0.0
+
     def __getitem__(self, index: int) -> tuple[float, ...]:
         data, width = self.data, self.width
         if index == -1 and data:  # the newest: what the signals read on every report
