@@ -17,7 +17,15 @@ from monitor.signals.bitrate import over_cap
 from monitor.state import RemovalHooks, Router, State, membership_table
 from monitor.telemetry import Telemetry
 from tests.conftest import ADMIN, events_of, metric_samples, sample
-from tests.test_state import ALICE_10, PUB_HANDLE_10, PUB_SESSION_10, SERVER, ev
+from tests.test_state import (
+    ALICE_10,
+    PUB_HANDLE_10,
+    PUB_SESSION_10,
+    SERVER,
+    SUB_HANDLE_10,
+    SUB_SESSION_10,
+    ev,
+)
 
 SIMULCAST_PUB = (102042271145511, 3366218357908294)
 REUSE_ALICE = (1915254617353917, 8654044066383734)  # unpublishes, then publishes again
@@ -148,6 +156,8 @@ def test_data_goes_with_the_handle_and_the_server() -> None:
     assert signals.bitrate.of(server, (PUB_SESSION_10, PUB_HANDLE_10)) is not None
     state.apply(ev({"name": "detached"}, 2, PUB_SESSION_10, PUB_HANDLE_10), 1001.0)
     assert signals.bitrate.of(server, (PUB_SESSION_10, PUB_HANDLE_10)) is None
+    state, signals, _ = watched()  # again, and Janus restarts with the publisher there
+    feed(state, until_hangup(events_of("10-media"), (PUB_SESSION_10, PUB_HANDLE_10)))
     assert signals.bitrate.handles
     state.apply(ev({"status": "started"}, 256, subtype=1), 1002.0)
     assert signals.bitrate.handles == {}
@@ -161,3 +171,16 @@ def test_data_goes_with_the_handle_and_the_server() -> None:
 def test_over_cap_rule(bitrate: float | None, cap: int | None, over: bool) -> None:
     """Above cap x 1.25 only; an uncapped (0) or unknown cap, or no bitrate, is never over."""
     assert over_cap(bitrate, cap, 1.25) is over
+
+
+def test_a_subscribers_stats_keep_no_ingress_data() -> None:
+    """A subscriber's inbound stats (RTCP only) keep nothing in the bitrate signal, while its
+    publisher's do."""
+    state, signals, _ = watched()
+    feed(state, until_hangup(events_of("10-media"), (PUB_SESSION_10, PUB_HANDLE_10)))
+    server = state.servers[SERVER]
+    handle = server.handle((SUB_SESSION_10, SUB_HANDLE_10))
+    assert handle is not None and handle.role == "subscriber"
+    assert handle.media  # it had stats: state keeps them, the bitrate signal does not
+    assert signals.bitrate.of(server, (SUB_SESSION_10, SUB_HANDLE_10)) is None
+    assert signals.bitrate.of(server, (PUB_SESSION_10, PUB_HANDLE_10)) is not None

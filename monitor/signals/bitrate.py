@@ -20,7 +20,7 @@ from monitor.decode.polls import PolledHandle
 from monitor.decode.records import ConnectionEvent, Event, MediaStat, MediaStatsEvent
 from monitor.signals.records import Samples
 from monitor.state import Ops, RemovalHooks, Router, Server, Stage
-from monitor.state.model import MAX_STREAMS_PER_HANDLE, Handle
+from monitor.state.model import MAX_STREAMS_PER_HANDLE, SUBSCRIBER, Handle
 
 KINDS = ("audio", "video")  # what the bitrate metrics are labelled with; data m-lines aside
 STALE_AFTER = 30.0  # seconds without stats after which a bitrate is no longer exported
@@ -118,6 +118,8 @@ class BitrateSignal:
         handle = server.handle(key)
         if handle is None:  # not tracked (a late event, or over the handle limit)
             return
+        if handle.role == SUBSCRIBER:  # what a subscriber sends in is RTCP: no series, no cap
+            return  # (half the handles: 1 KB each of layers, totals and history saved)
         ref = (server.name, *key)
         media = self.handles.get(ref)
         if media is None:
