@@ -17,6 +17,7 @@ from monitor.decode.records import (
     CandidateEvent,
     ConnectionEvent,
     CoreEvent,
+    MediaStat,
     MediaStatsEvent,
     PluginEvent,
     SelectedPairEvent,
@@ -328,3 +329,17 @@ def test_fixture_bodies_are_what_janus_sent() -> None:
     text = (EVENTS / "10-media" / "00002.json").read_text()
     assert text.startswith("[\n   {\n      ")
     assert json.loads(text)[0]["type"] == 1
+
+
+def test_reports_of_one_stream_share_one_key_and_one_kind_string() -> None:
+    """Two decodes of the same stats give the same (mid, layer) tuple object and the module's
+    kind string, so the tables keyed on streams hold one copy however many reports came."""
+
+    def first_stat() -> MediaStat:
+        return next(e.body for e in events_of("10-media") if isinstance(e.body, MediaStatsEvent)
+                    ).stats[0]  # fmt: skip
+
+    first, second = first_stat(), first_stat()
+    assert first.stream == (first.mid, first.layer)
+    assert first.stream is second.stream
+    assert first.kind is second.kind

@@ -46,6 +46,24 @@ POLL_KEYS: tuple[tuple[str, str] | None, ...] = (
 _EVENT_STAT_KEYS = frozenset(("mid", "mindex", "media", "codec", "base", "rtt-values", *EVENT_KEYS))
 
 
+# One (mid, layer) tuple per stream name, shared by every report and every table that keys on
+# it (state's media, the bitrate layers, quality's three per-stream dicts): 20 k handles with
+# two streams each kept ten copies of each key. Bounded: past it, keys are made per report.
+STREAM_KEYS_MAX = 4096
+_stream_keys: dict[tuple[str | None, int], tuple[str | None, int]] = {}
+_KINDS = {kind: kind for kind in MEDIA_KINDS}  # the decoded name replaced by one kept string
+
+
+def stream_key(mid: str | None, layer: int) -> tuple[str | None, int]:
+    key = (mid, layer)
+    shared = _stream_keys.get(key)
+    if shared is not None:
+        return shared
+    if len(_stream_keys) < STREAM_KEYS_MAX:
+        _stream_keys[key] = key
+    return key
+
+
 def media_stat(
     mid: str | None,
     mindex: int | None,
@@ -55,7 +73,11 @@ def media_stat(
     counters: Iterable[Any],
 ) -> MediaStat:
     """The one MediaStat builder: ``counters`` are raw values in COUNTERS order."""
-    return MediaStat(mid, mindex, kind, layer, codec, *map(read_int, counters))
+    stream = stream_key(mid, layer)
+    stat = MediaStat(stream[0], mindex, _KINDS.get(kind, kind), layer, codec,
+                     *map(read_int, counters))  # fmt: skip
+    stat.stream = stream
+    return stat
 
 
 def media_kind(media: str | None) -> tuple[str, int]:
@@ -66,7 +88,7 @@ def media_kind(media: str | None) -> tuple[str, int]:
     if media.startswith("video-sim"):
         layer = media[len("video-sim") :]
         return "video", int(layer) if layer.isdecimal() and len(layer) <= 2 else 0
-    return (media if media in MEDIA_KINDS else "unknown"), 0
+    return _KINDS.get(media, "unknown"), 0
 
 
 def stat_from_event(entry: Any, notes: DecodeNotes) -> MediaStat | None:

@@ -6,7 +6,7 @@ becomes a body too (``polls``), so polls reach state through the same door as ev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.decode.fields import read_bool, read_text
@@ -146,6 +146,8 @@ class MediaStat:
     retransmissions_received: int | None
     rtt: int | None
     remb_bitrate: int | None
+    # (mid, layer), one shared tuple per stream: set by decode.media.media_stat
+    stream: tuple[str | None, int] = field(default=(None, 0), init=False)
 
 
 @dataclass(slots=True)

@@ -131,7 +131,7 @@ class BitrateSignal:
         for stat in stats:
             if stat.kind not in KINDS:
                 continue
-            layer_key = (stat.mid, stat.layer)
+            layer_key = stat.stream
             found = media.layers.get(layer_key)
             if found is None and len(media.layers) >= MAX_STREAMS_PER_HANDLE:
                 continue  # a bounded number of layers per handle, like state's media

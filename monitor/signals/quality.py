@@ -33,21 +33,32 @@ HandleRef = tuple[str, int, int]
 
 
 @dataclass(slots=True)
+class StreamCounters:
+    """One stream (mid, layer) of a handle as last reported: one record, not an entry in
+    each of three dicts (a handle's quality data was a third of its bytes)."""
+
+    sent_lastsec: int | None = None  # bytes Janus sent it in the last second
+    packets_sent: int | None = None
+    # lost, lost-by-remote, nacks received, nacks sent: what went up since is counted
+    lost: int = 0
+    lost_by_remote: int = 0
+    nacks_received: int = 0
+    nacks_sent: int = 0
+
+
+@dataclass(slots=True)
 class Downstream:
     """What Janus sends one handle, and how the receiver says it fares."""
 
-    sent: dict[tuple[str | None, int], int] = field(default_factory=dict)  # bytes last second
-    counters: dict[tuple[str | None, int], tuple[int, int]] = field(default_factory=dict)
+    streams: dict[tuple[str | None, int], StreamCounters] = field(default_factory=dict)
     remb: int | None = None
     link_quality: int | None = None  # the lowest out-media-link-quality, once it moved
     moved: bool = False
     window: Samples = field(default_factory=lambda: Samples(3, 64))  # (at, packets, lost)
-    # Per (mid, layer): lost, lost-by-remote, nacks received, nacks sent as last reported.
-    last: dict[tuple[str | None, int], tuple[int, int, int, int]] = field(default_factory=dict)
 
     @property
     def sent_bitrate(self) -> float:
-        return 8.0 * sum(self.sent.values())
+        return 8.0 * sum([s.sent_lastsec for s in self.streams.values() if s.sent_lastsec])
 
     def loss_ratio(self) -> float | None:
         """lost-by-remote over packets-sent across the window (None before two samples)."""
@@ -127,9 +138,13 @@ class QualitySignal:
 
     def _distributions(self, name: str, down: Downstream, stats: Iterable[MediaStat]) -> None:
         quality = self.server(name)
+        streams = down.streams
         for stat in stats:
-            if (stat.mid, stat.layer) not in down.last and len(down.last) >= MAX_STREAMS_PER_HANDLE:
-                continue  # bounded per handle, like state's media
+            counters = streams.get(stat.stream)
+            if counters is None:
+                if len(streams) >= MAX_STREAMS_PER_HANDLE:
+                    continue  # bounded per handle, like state's media
+                counters = streams[stat.stream] = StreamCounters()
             if stat.rtt:
                 quality.rtt.observe(stat.rtt / 1000.0)  # Janus reports milliseconds
             for side, value in (("local", stat.jitter_local), ("remote", stat.jitter_remote)):
@@ -139,19 +154,18 @@ class QualitySignal:
                                 ("out", stat.out_media_link_quality)):  # fmt: skip
                 if value:  # 0 = not known yet (no receiver reports)
                     quality.histogram(quality.link_quality, side, QUALITY_BUCKETS).observe(value)
-            # Counters are per PeerConnection; what went up since the last report is counted.
-            key = (stat.mid, stat.layer)
-            now_values = (stat.lost or 0, stat.lost_by_remote or 0, stat.nacks_received or 0,
-                          stat.nacks_sent or 0)  # fmt: skip
-            before = down.last.get(key, (0, 0, 0, 0))
-            grown = [v - b if v >= b else v for v, b in zip(now_values, before, strict=True)]
-            down.last[key] = now_values
+            # Counters are per PeerConnection; what went up since the last report is counted
+            # (a value below the last one is a new PeerConnection's: all of it is new).
+            lost, by_remote = stat.lost or 0, stat.lost_by_remote or 0
+            received, sent = stat.nacks_received or 0, stat.nacks_sent or 0
             changes = (
-                (quality.lost, "in", grown[0]),
-                (quality.lost, "out", grown[1]),
-                (quality.nacks, "received", grown[2]),
-                (quality.nacks, "sent", grown[3]),
+                (quality.lost, "in", _grown(lost, counters.lost)),
+                (quality.lost, "out", _grown(by_remote, counters.lost_by_remote)),
+                (quality.nacks, "received", _grown(received, counters.nacks_received)),
+                (quality.nacks, "sent", _grown(sent, counters.nacks_sent)),
             )
+            counters.lost, counters.lost_by_remote = lost, by_remote
+            counters.nacks_received, counters.nacks_sent = received, sent
             for table, label, value in changes:
                 if value:
                     table[label] = table.get(label, 0) + value
@@ -159,14 +173,15 @@ class QualitySignal:
     def _downstream(
         self, ref: HandleRef, down: Downstream, stats: Iterable[MediaStat], now: float
     ) -> None:
+        streams = down.streams
         for stat in stats:
-            key = (stat.mid, stat.layer)
-            if key not in down.last:
+            counters = streams.get(stat.stream)
+            if counters is None:
                 continue  # over the per-handle bound (see _distributions)
             if stat.bytes_sent_lastsec is not None:
-                down.sent[key] = stat.bytes_sent_lastsec
+                counters.sent_lastsec = stat.bytes_sent_lastsec
             if stat.packets_sent is not None:
-                down.counters[key] = (stat.packets_sent, stat.lost_by_remote or 0)
+                counters.packets_sent = stat.packets_sent
             if stat.remb_bitrate is not None:
                 down.remb = stat.remb_bitrate
             if stat.kind == "video" and stat.out_media_link_quality is not None:
@@ -174,8 +189,10 @@ class QualitySignal:
                     down.moved = True
                 if down.moved:
                     down.link_quality = stat.out_media_link_quality
-        packets = sum(p for p, _ in down.counters.values())
-        lost = sum(lost for _, lost in down.counters.values())
+        # The loss window: streams that reported packets sent, with their lost-by-remote.
+        reporting = [c for c in streams.values() if c.packets_sent is not None]
+        packets = sum([c.packets_sent or 0 for c in reporting])
+        lost = sum([c.lost_by_remote for c in reporting])
         down.window.append(now, packets, lost)
         while down.window and down.window[0][0] < now - LOSS_WINDOW:
             down.window.popleft()
@@ -194,3 +211,7 @@ class QualitySignal:
 
     def of(self, server: Server, key: tuple[int, int]) -> Downstream | None:
         return self.downstream.get((server.name, *key))
+
+
+def _grown(value: int, before: int) -> int:
+    return value - before if value >= before else value

@@ -79,7 +79,7 @@ def apply_media_stats(
         return
     media = handle.media
     for stat in body.stats:
-        key = (stat.mid, stat.layer)
+        key = stat.stream
         if key in media or len(media) < MAX_STREAMS_PER_HANDLE:
             media[key] = stat.kind
     handle.media_seen, handle.media_source = now, "event"
