@@ -343,3 +343,17 @@ def test_reports_of_one_stream_share_one_key_and_one_kind_string() -> None:
     assert first.stream == (first.mid, first.layer)
     assert first.stream is second.stream
     assert first.kind is second.kind
+
+
+def test_plugin_and_transport_names_are_shared_between_decodes() -> None:
+    """Every handle's plugin and every session's transport is one string however many events
+    named it, not a copy per decode (20 k handles kept 20 k copies of each)."""
+    attached = [
+        e.body for e in events_of("10-media") if getattr(e.body, "name", None) == "attached"
+    ]
+    created = [e.body for e in events_of("10-media") if getattr(e.body, "name", None) == "created"]
+    assert len(attached) >= 2 and len(created) >= 2
+    assert attached[0].plugin == "janus.plugin.videoroom"
+    assert all(body.plugin is attached[0].plugin for body in attached)
+    assert created[0].transport is not None
+    assert all(body.transport is created[0].transport for body in created)

@@ -20,6 +20,7 @@ from monitor.decode.fields import (
     read_bool,
     read_id,
     read_int,
+    read_name,
     read_text,
     required_object,
     required_text,
@@ -137,7 +138,7 @@ def decode_session(body: Any, subtype: int, notes: DecodeNotes) -> Body:
     transport = body.get("transport")
     if type(transport) is not dict:
         return SessionEvent(name, None, None)
-    return SessionEvent(name, _str(transport.get("transport")), _str(transport.get("id")))
+    return SessionEvent(name, read_name(transport.get("transport")), _str(transport.get("id")))
 
 
 _HANDLE_KEYS = frozenset(("name", "plugin", "opaque_id", "token"))
@@ -149,7 +150,7 @@ def decode_handle(body: Any, subtype: int, notes: DecodeNotes) -> Body:
     name = _required_str(body, "name", "handle")
     if len(body) > 2 and not body.keys() <= _HANDLE_KEYS:
         notes.note("field")
-    return HandleEvent(name, _str(body.get("plugin")))
+    return HandleEvent(name, read_name(body.get("plugin")))
 
 
 def decode_external(body: Any, subtype: int, notes: DecodeNotes) -> Body:

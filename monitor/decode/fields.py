@@ -8,6 +8,7 @@ field reject the event with their own message.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,16 @@ def read_text(value: Any, limit: int = MAX_TEXT_CHARS) -> str | None:
     if type(value) is not str:
         return None
     return value if len(value) <= limit else value[:limit]
+
+
+NAME_CHARS = 64  # at most this long, a name worth sharing
+
+
+def read_name(value: Any) -> str | None:
+    """A name every handle or session repeats (a plugin, a transport): one shared string
+    (``sys.intern``: mortal, so freed with its last user) instead of one per decode."""
+    text = read_text(value)
+    return sys.intern(text) if text is not None and len(text) <= NAME_CHARS else text
 
 
 def read_kind(value: Any) -> str | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.decode.events import parse_server_info
-from monitor.decode.fields import object_of, read_bool, read_id, read_int, read_text
+from monitor.decode.fields import object_of, read_bool, read_id, read_int, read_name, read_text
 from monitor.decode.media import stats_from_handle_info
 from monitor.decode.records import Body, Event, MediaStat, ServerInfo
 from monitor.decode.videoroom import SubscriberStream, subscriber_streams
@@ -191,7 +191,7 @@ def read_handle(
         handle_id,
         exists=True,
         asked_at=asked_at,
-        plugin=_str(info.get("plugin")),
+        plugin=read_name(info.get("plugin")),
         opaque_id=_str(info.get("opaque_id")),
         role=kind if kind in ("publisher", "subscriber") else None,
         room=_id(specific.get("room")),

@@ -55,10 +55,9 @@ class Downstream:
     link_quality: int | None = None  # the lowest out-media-link-quality, once it moved
     moved: bool = False
     window: Samples = field(default_factory=lambda: Samples(3, 64))  # (at, packets, lost)
-
-    @property
-    def sent_bitrate(self) -> float:
-        return 8.0 * sum([s.sent_lastsec for s in self.streams.values() if s.sent_lastsec])
+    # Bits/s sent over all streams, summed at each report: the scrape and the API read it for
+    # every subscriber of every publisher's room.
+    sent_bitrate: float = 0.0
 
     def loss_ratio(self) -> float | None:
         """lost-by-remote over packets-sent across the window (None before two samples)."""
@@ -189,6 +188,7 @@ class QualitySignal:
                     down.moved = True
                 if down.moved:
                     down.link_quality = stat.out_media_link_quality
+        down.sent_bitrate = 8.0 * sum([c.sent_lastsec or 0 for c in streams.values()])
         # The loss window: streams that reported packets sent, with their lost-by-remote.
         reporting = [c for c in streams.values() if c.packets_sent is not None]
         packets = sum([c.packets_sent or 0 for c in reporting])

@@ -15,6 +15,7 @@ from aiohttp import web
 from monitor.answers import json_response
 from monitor.pacing import Pacer
 from monitor.state import Server
+from monitor.state.model import Subscriber
 from monitor.web.explain import publisher_signals
 from monitor.web.keys import AUDIT, CONFIG, STATE
 
@@ -102,15 +103,15 @@ async def api_publishers(request: web.Request) -> web.Response:
     pacer = Pacer()
     out: list[dict[str, Any]] = []
     for server in _servers(request):
-        viewers: dict[tuple[str, str], int] = {}  # (room, feed) -> subscriber handles
+        viewers: dict[tuple[str, str], list[Subscriber]] = {}  # (room, feed) -> subscribers
         for subscriber in list(server.subscribers.values()):
             for feed in subscriber.feed_ids:
-                key = (subscriber.room, feed)
-                viewers[key] = viewers.get(key, 0) + 1
+                viewers.setdefault((subscriber.room, feed), []).append(subscriber)
         await pacer.pause()
         for (room_id, publisher_id), publisher in sorted(server.publishers.items()):
             await pacer.pause()
             handle = publisher.handle
+            watching = viewers.get((room_id, publisher_id), [])
             out.append(
                 {
                     "server": server.name,
@@ -126,8 +127,8 @@ async def api_publishers(request: web.Request) -> web.Response:
                         {"mid": s.mid, "kind": s.kind, "codec": s.codec, "simulcast": s.simulcast}
                         for s in publisher.streams
                     ],
-                    "subscribers": viewers.get((room_id, publisher_id), 0),
-                    **publisher_signals(request, server, publisher, now),
+                    "subscribers": len(watching),
+                    **publisher_signals(request, server, publisher, now, watching),
                 }
             )
     return json_response({"publishers": out})

@@ -17,7 +17,7 @@ from monitor.signals import Signals
 from monitor.signals.bitrate import KINDS, over_cap
 from monitor.signals.ice import CandidateKey
 from monitor.state import Server
-from monitor.state.model import Handle, Publisher
+from monitor.state.model import Handle, Publisher, Subscriber
 from monitor.web.keys import AUDIT, CONFIG, SIGNALS, STATE
 
 
@@ -53,9 +53,14 @@ def bitrate_now(signals: Signals, server: Server, publisher: Publisher, now: flo
 
 
 def publisher_signals(
-    request: web.Request, server: Server, publisher: Publisher, now: float
+    request: web.Request,
+    server: Server,
+    publisher: Publisher,
+    now: float,
+    viewers: list[Subscriber] | None = None,
 ) -> dict[str, Any]:
-    """What the signals say of a publisher, for /api/v1/publishers."""
+    """What the signals say of a publisher, for /api/v1/publishers; ``viewers``, its
+    subscribers, when the caller indexed them already (one walk for every publisher)."""
     signals = request.app[SIGNALS]
     tolerance = request.app[CONFIG].current.remediation.over_bitrate.tolerance
     room = server.rooms.get(publisher.room)
@@ -66,16 +71,19 @@ def publisher_signals(
         "bitrate": rates,
         "bitrate_cap": cap,
         "over_cap": over_cap(total, cap, tolerance) if rates else None,
-        "downstream": downstream(signals, server, publisher),
+        "downstream": downstream(signals, server, publisher, viewers),
         "ice": connection_summary(signals, server, publisher.handle),
         "reuse": sorted(signals.reuse.reused(server, publisher.handle)),
     }
 
 
-def downstream(signals: Signals, server: Server, publisher: Publisher) -> dict[str, Any]:
-    viewers = [
-        s for s in server.subscribers_in(publisher.room) if publisher.publisher_id in s.feed_ids
-    ]
+def downstream(
+    signals: Signals, server: Server, publisher: Publisher, viewers: list[Subscriber] | None
+) -> dict[str, Any]:
+    if viewers is None:
+        viewers = [
+            s for s in server.subscribers_in(publisher.room) if publisher.publisher_id in s.feed_ids
+        ]
     degraded, worst = 0, None
     for viewer in viewers:
         down = signals.quality.of(server, viewer.handle)
