@@ -38,7 +38,7 @@ async def test_a_lossy_subscriber_is_degraded_and_a_clean_one_is_not(
     async def janus_reports_the_loss() -> None:
         down = quality.of(janus_lab.server, (lossy.session_id, lossy.handle_id))
         assert down is not None
-        lost = sum(lost for _, lost in down.counters.values())
+        lost = sum(stream.lost_by_remote for stream in down.streams.values())
         assert lost > 0, f"Janus reports no lost-by-remote yet ({lossy.dropped} dropped)"
 
     await janus_lab.eventually(janus_reports_the_loss, "Janus's lost-by-remote", within=15.0)

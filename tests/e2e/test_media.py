@@ -97,7 +97,7 @@ async def test_publishers_and_a_subscriber_reach_the_daemon_through_events(
         assert len(video) == 2, handle.media  # one video stream per feed
         down = lab.daemon.runtime.signals.quality.of(lab.server, keys["viewer"])
         assert down is not None
-        sent = [down.sent.get(key) for key in video]
+        sent = [stream.sent_lastsec if (stream := down.streams.get(key)) else None for key in video]
         assert all(n is not None and n > 0 for n in sent), sent
 
     await lab.eventually(media_stats_on_handles, "media stats of the three handles")
