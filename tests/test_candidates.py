@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.decode.candidates import (
     Candidate,
@@ -104,3 +106,23 @@ def test_candidates_in_an_sdp() -> None:
 def test_address_scopes(address: str, scope: str) -> None:
     """Each address class SPEC's ICE causes rely on maps to its scope."""
     assert address_scope(address) == scope
+
+
+def _lines_way(sdp: str) -> list[Candidate]:
+    """The plain reading candidates_in_sdp must match: splitlines, then each a=candidate."""
+    found = [parse_candidate(line) for line in sdp.splitlines() if line.startswith("a=candidate:")]
+    return [candidate for candidate in found if candidate is not None]
+
+
+LINE = "a=candidate:1 1 udp 2122260223 127.0.0.1 40001 typ host generation 0"
+BREAKS = ["\r\n", "\n", "\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", " "]
+
+
+@given(st.lists(st.tuples(st.sampled_from([LINE, "a=mid:0", "a=candidate:bad", "xa=candidate:1",
+                                           LINE.replace("40001", "40002"), ""]),
+                          st.sampled_from(BREAKS)), max_size=12))  # fmt: skip
+def test_sdp_candidates_are_found_on_every_kind_of_line_break(parts: list[tuple[str, str]]) -> None:
+    """However the SDP's lines are broken (CRLF, LF, CR or the other breaks splitlines knows),
+    the scan finds exactly the candidates a line-by-line reading does."""
+    sdp = "".join(line + brk for line, brk in parts)
+    assert list(candidates_in_sdp(sdp)) == _lines_way(sdp)

@@ -10,6 +10,7 @@ resolves them before any event. Nothing here sends a packet to the addresses it 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -74,13 +75,18 @@ def parse_candidate(text: str) -> Candidate | None:
     )
 
 
+# The line breaks str.splitlines() knows: an SDP's lines, found by one C scan instead of a
+# split and a startswith per line (an offer is 40-90 lines, a few of them candidates).
+_BREAKS = "\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+_CANDIDATE_LINE = re.compile(f"(?:^|(?<=[{_BREAKS}]))a=candidate:[^{_BREAKS}]*")
+
+
 def candidates_in_sdp(sdp: str) -> Iterator[Candidate]:
     """Every ``a=candidate`` line of an SDP that parses."""
-    for line in sdp.splitlines():
-        if line.startswith("a=candidate:"):
-            candidate = parse_candidate(line)
-            if candidate is not None:
-                yield candidate
+    for line in _CANDIDATE_LINE.findall(sdp):
+        candidate = parse_candidate(line)
+        if candidate is not None:
+            yield candidate
 
 
 @lru_cache(maxsize=4096)  # 26 us through ipaddress; an address shows up again and again

@@ -12,9 +12,11 @@ the loops, and per-emitter lookups are cached while consecutive events share an 
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import structlog
@@ -157,40 +159,11 @@ class Pipeline:
                 exc_info=(type(error), error, error.__traceback__),
             )
             stats.reject("internal_error")
-        wall_us = self.wall() * 1_000_000
-        per_emitter: dict[str, dict[int, int]] = {}  # emitter -> type code -> accepted
-        emitter: str | None = None
-        counts: dict[int, int] = {}
-        lag_bounds: tuple[float, ...] = ()
-        lag_counts: list[int] = []
-        lag_total = 0.0
-        skip = {id(event) for event, _ in failed}
-        for event in result.events:
-            if skip and id(event) in skip:
-                continue
-            if event.emitter != emitter:
-                if emitter is not None:
-                    stats.lag(emitter).total += lag_total
-                    lag_total = 0.0
-                emitter = event.emitter
-                counts = per_emitter.setdefault(emitter, {})
-                histogram = stats.lag(emitter)
-                lag_bounds, lag_counts = histogram.bounds, histogram.counts
-            event_type = event.type
-            counts[event_type] = counts.get(event_type, 0) + 1
-            if event.timestamp:
-                lag = (wall_us - event.timestamp) / 1_000_000
-                if lag < 0.0:
-                    lag = 0.0
-                lag_counts[bisect_left(lag_bounds, lag)] += 1
-                lag_total += lag
-        if emitter is not None:
-            stats.lag(emitter).total += lag_total
-        received = stats.events_received
-        for name, by_type in per_emitter.items():
-            for event_type, count in by_type.items():
-                key = (name, TYPE_LABELS.get(event_type, UNKNOWN_TYPE_LABEL))
-                received[key] = received.get(key, 0) + count
+        events = result.events
+        if failed:
+            skip = {id(event) for event, _ in failed}
+            events = [event for event in events if id(event) not in skip]
+        count_events(stats, events, self.wall() * 1_000_000)
         unknown = stats.events_unknown
         for what, count in result.notes.unknown.items():
             unknown[what] = unknown.get(what, 0) + count
@@ -201,3 +174,41 @@ class Pipeline:
         self.telemetry.reject(reason)
         if len(result.errors) < MAX_ERRORS_REPORTED:
             result.errors.append({"index": index, "error": message})
+
+
+def count_events(stats: Telemetry, events: list[Event], wall_us: float) -> None:
+    """Count applied events per emitter and type, and their lag into each emitter's histogram.
+
+    Per run of one emitter (a batch has one or few), in C where it can be: the types through
+    a Counter, the lags sorted and each bucket found by one bisect, where a Python loop over
+    the events did all of it for each (0.8 us an event)."""
+    if not events:
+        return
+    first = events[0].emitter
+    runs: dict[str, list[Event]]
+    if all(event.emitter == first for event in events):
+        runs = {first: events}
+    else:
+        runs = {}
+        for event in events:
+            runs.setdefault(event.emitter, []).append(event)
+    received = stats.events_received
+    for emitter, run in runs.items():
+        for event_type, count in Counter(map(_TYPE_OF, run)).items():
+            key = (emitter, TYPE_LABELS.get(event_type, UNKNOWN_TYPE_LABEL))
+            received[key] = received.get(key, 0) + count
+        lags = sorted([(wall_us - stamp) / 1_000_000 for stamp in map(_STAMP_OF, run) if stamp])
+        if not lags:
+            continue
+        histogram = stats.lag(emitter)
+        counts, below = histogram.counts, 0
+        for index, bound in enumerate(histogram.bounds):
+            upto = bisect_right(lags, bound)  # lags <= bound: a negative one (clock skew) too
+            counts[index] += upto - below
+            below = upto
+        counts[-1] += len(lags) - below
+        histogram.total += sum(lags[bisect_left(lags, 0.0) :])  # a negative lag counts as 0
+
+
+_TYPE_OF = attrgetter("type")
+_STAMP_OF = attrgetter("timestamp")
