@@ -75,18 +75,25 @@ def parse_candidate(text: str) -> Candidate | None:
     )
 
 
-# The line breaks str.splitlines() knows: an SDP's lines, found by one C scan instead of a
-# split and a startswith per line (an offer is 40-90 lines, a few of them candidates).
-_BREAKS = "\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029"
-_CANDIDATE_LINE = re.compile(f"(?:^|(?<=[{_BREAKS}]))a=candidate:[^{_BREAKS}]*")
+# The line breaks str.splitlines() knows: a candidate line starts the SDP or follows one, and
+# ends at the next. Found with str.find (C) instead of a split and a startswith per line (an
+# offer is 40-90 lines, a few of them candidates).
+_BREAKS = frozenset("\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+_LINE_END = re.compile("[" + "".join(sorted(_BREAKS)) + "]")
+_MARK = "a=candidate:"
 
 
 def candidates_in_sdp(sdp: str) -> Iterator[Candidate]:
     """Every ``a=candidate`` line of an SDP that parses."""
-    for line in _CANDIDATE_LINE.findall(sdp):
-        candidate = parse_candidate(line)
-        if candidate is not None:
-            yield candidate
+    start = sdp.find(_MARK)
+    while start != -1:
+        end_match = _LINE_END.search(sdp, start)
+        end = end_match.start() if end_match else len(sdp)
+        if start == 0 or sdp[start - 1] in _BREAKS:
+            candidate = parse_candidate(sdp[start:end])
+            if candidate is not None:
+                yield candidate
+        start = sdp.find(_MARK, end)
 
 
 @lru_cache(maxsize=4096)  # 26 us through ipaddress; an address shows up again and again
