@@ -46,3 +46,17 @@ def test_span_is_the_newest_minus_the_oldest_of_a_column() -> None:
     assert samples.span(0) == 5.0 - 2.0
     assert samples.span(1) == 50.0 - 20.0
     assert samples.span(2) == 25.0 - 4.0
+
+
+def test_drop_before_drops_only_the_records_older_than_the_limit() -> None:
+    """drop_before(t) drops the leading records whose first value is under t, and keeps one
+    exactly at t; dropping everything leaves an empty, usable Samples."""
+    samples = Samples(3, limit=10)
+    for n in range(5):
+        samples.append(float(n), n * 10.0, 0.0)
+    samples.drop_before(2.0)
+    assert list(samples) == [(2.0, 20.0, 0.0), (3.0, 30.0, 0.0), (4.0, 40.0, 0.0)]
+    samples.drop_before(9.0)
+    assert len(samples) == 0
+    samples.append(9.0, 1.0, 2.0)
+    assert list(samples) == [(9.0, 1.0, 2.0)]

@@ -32,6 +32,15 @@ class Samples:
     def popleft(self) -> None:
         del self.data[: self.width]
 
+    def drop_before(self, oldest: float) -> None:
+        """Drop the records whose first value is below ``oldest`` (the oldest come first)."""
+        data, width = self.data, self.width
+        cut = 0
+        while cut < len(data) and data[cut] < oldest:
+            cut += width
+        if cut:
+            del data[:cut]
+
     def span(self, column: int) -> float:
         """The newest record's value in ``column`` minus the oldest's (0 when empty); no
         tuples made: the scrape asks this of every subscriber."""
