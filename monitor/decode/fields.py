@@ -76,9 +76,13 @@ def read_name(value: Any) -> str | None:
     return sys.intern(text) if text is not None and len(text) <= NAME_CHARS else text
 
 
+_KIND_NAMES = {kind: kind for kind in MEDIA_KINDS}
+
+
 def read_kind(value: Any) -> str | None:
-    """A media kind: audio, video or data; anything else is absent."""
-    return value if type(value) is str and value in MEDIA_KINDS else None
+    """A media kind: audio, video or data, as this module's string (one for every report,
+    not the decoded copy); anything else is absent."""
+    return _KIND_NAMES.get(value) if type(value) is str else None
 
 
 def read_token(value: Any) -> str | None:

@@ -9,7 +9,6 @@ from typing import Any
 
 from monitor.decode.fields import (
     MAX_ITEMS_PER_FIELD,
-    MEDIA_KINDS,
     DecodeNotes,
     object_of,
     read_id,
@@ -47,11 +46,10 @@ _EVENT_STAT_KEYS = frozenset(("mid", "mindex", "media", "codec", "base", "rtt-va
 
 
 # One (mid, layer) tuple per stream name, shared by every report and every table that keys on
-# it (state's media, the bitrate layers, quality's three per-stream dicts): 20 k handles with
-# two streams each kept ten copies of each key. Bounded: past it, keys are made per report.
+# it (state's media, the bitrate layers, quality's streams): 20 k handles with two streams
+# each kept a copy of each key per table. Bounded: past it, keys are made per report.
 STREAM_KEYS_MAX = 4096
 _stream_keys: dict[tuple[str | None, int], tuple[str | None, int]] = {}
-_KINDS = {kind: kind for kind in MEDIA_KINDS}  # the decoded name replaced by one kept string
 
 
 def stream_key(mid: str | None, layer: int) -> tuple[str | None, int]:
@@ -74,8 +72,7 @@ def media_stat(
 ) -> MediaStat:
     """The one MediaStat builder: ``counters`` are raw values in COUNTERS order."""
     stream = stream_key(mid, layer)
-    stat = MediaStat(stream[0], mindex, _KINDS.get(kind, kind), layer, codec,
-                     *map(read_int, counters))  # fmt: skip
+    stat = MediaStat(stream[0], mindex, kind, layer, codec, *map(read_int, counters))
     stat.stream = stream
     return stat
 
@@ -88,7 +85,7 @@ def media_kind(media: str | None) -> tuple[str, int]:
     if media.startswith("video-sim"):
         layer = media[len("video-sim") :]
         return "video", int(layer) if layer.isdecimal() and len(layer) <= 2 else 0
-    return _KINDS.get(media, "unknown"), 0
+    return read_kind(media) or "unknown", 0
 
 
 def stat_from_event(entry: Any, notes: DecodeNotes) -> MediaStat | None:

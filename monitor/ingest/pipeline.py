@@ -16,6 +16,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import groupby
 from operator import attrgetter
 from typing import Any
 
@@ -182,18 +183,9 @@ def count_events(stats: Telemetry, events: list[Event], wall_us: float) -> None:
     Per run of one emitter (a batch has one or few), in C where it can be: the types through
     a Counter, the lags sorted and each bucket found by one bisect, where a Python loop over
     the events did all of it for each (0.8 us an event)."""
-    if not events:
-        return
-    first = events[0].emitter
-    runs: dict[str, list[Event]]
-    if all(event.emitter == first for event in events):
-        runs = {first: events}
-    else:
-        runs = {}
-        for event in events:
-            runs.setdefault(event.emitter, []).append(event)
     received = stats.events_received
-    for emitter, run in runs.items():
+    for emitter, grouped in groupby(events, _EMITTER_OF):
+        run = list(grouped)
         for event_type, count in Counter(map(_TYPE_OF, run)).items():
             key = (emitter, TYPE_LABELS.get(event_type, UNKNOWN_TYPE_LABEL))
             received[key] = received.get(key, 0) + count
@@ -210,5 +202,6 @@ def count_events(stats: Telemetry, events: list[Event], wall_us: float) -> None:
         histogram.total += sum(lags[bisect_left(lags, 0.0) :])  # a negative lag counts as 0
 
 
+_EMITTER_OF = attrgetter("emitter")
 _TYPE_OF = attrgetter("type")
 _STAMP_OF = attrgetter("timestamp")

@@ -95,7 +95,7 @@ class SharedLabels:
     """The label text an item's series share (a publisher's ``publisher``, ``room`` and
     ``server``), kept from one walk to the next: made the first time a key is seen, dropped by
     the first walk that does not see it. ``names`` must sort after every family's own labels
-    (``TextFamily`` checks), so a line is ``name{head + shared} value``."""
+    (``Family.own_labels`` checks), so a line is ``name{head + shared} value``."""
 
     __slots__ = ("_before", "_now", "names")
 

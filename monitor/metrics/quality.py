@@ -89,12 +89,9 @@ class QualityCollector(Collector):
                 for key in in_room.get(room_id, ()):  # no pause in here: the set holds still
                     subscriber = subscribers[key]
                     down = downstream_of((name, *subscriber.handle))
-                    if down is None or not subscriber.feeds:
-                        continue
-                    sent = down.sent_bitrate
-                    if not sent:
+                    if down is None or not subscriber.feeds or not down.sent_bitrate:
                         continue  # nothing sent (no feed left): not an overwhelmed subscriber
-                    count += down.degraded(sent)
+                    count += down.degraded()
                     ratio = down.loss_ratio()
                     if ratio is not None:
                         worst = ratio if worst is None else max(worst, ratio)

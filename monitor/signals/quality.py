@@ -66,10 +66,8 @@ class Downstream:
         packets = self.window.span(1)
         return max(0.0, self.window.span(2) / packets) if packets > 0 else None
 
-    def degraded(self, sent_bitrate: float | None = None) -> bool:
-        """``sent_bitrate`` when the caller has it already (the scrape does)."""
-        sent = self.sent_bitrate if sent_bitrate is None else sent_bitrate
-        over_remb = bool(self.remb) and sent > (self.remb or 0) * REMB_MARGIN
+    def degraded(self) -> bool:
+        over_remb = bool(self.remb) and self.sent_bitrate > (self.remb or 0) * REMB_MARGIN
         low_quality = self.moved and (self.link_quality or 0) < LINK_QUALITY_FLOOR
         return over_remb or low_quality
 
