@@ -174,7 +174,10 @@ async def run_daemon(config: Config, config_path: Path | None = None) -> AsyncIt
     runner = await start(runtime, "127.0.0.1", 0)
     host, port = runner.addresses[0][:2]
     # auto_decompress=False: the tests send Content-Encoding bodies exactly as Janus does.
-    async with aiohttp.ClientSession(auto_decompress=False) as http:
+    # A bounded client: a request the daemon never answers fails its test within a minute,
+    # naming the request, instead of waiting out aiohttp's 5 minutes.
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(auto_decompress=False, timeout=timeout) as http:
         try:
             yield Daemon(runtime, f"http://{host}:{port}", http)
         finally:

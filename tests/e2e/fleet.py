@@ -49,6 +49,9 @@ def amqp_exchange(request: pytest.FixtureRequest) -> str:
     return f"jm-{request.node.name[:60]}-{time.monotonic_ns() % 10**9}"
 
 
+PUBLISH_TIMEOUT = 30.0  # seconds for publish_as_janus, connect included
+
+
 def amqp_config(broker: RabbitBroker, exchange: str, shards: int = 4, targets: str = "") -> str:
     """A daemon's YAML for the fleet on ``exchange`` (probes every 200 ms, to be quick)."""
     return (
@@ -60,13 +63,15 @@ def amqp_config(broker: RabbitBroker, exchange: str, shards: int = 4, targets: s
 
 async def publish_as_janus(broker: RabbitBroker, exchange: str, route_key: str,
                            payloads: list[bytes]) -> None:  # fmt: skip
-    """What rabbitmqevh does: declare the exchange its way, publish non-persistent."""
-    connection = await aio_pika.connect(broker.url("janus"))
-    async with connection:
-        channel = await connection.channel()
-        target = await channel.declare_exchange(exchange, topology.EXCHANGE_TYPE, durable=False)
-        for payload in payloads:
-            await target.publish(aio_pika.Message(payload), routing_key=route_key)
+    """What rabbitmqevh does: declare the exchange its way, publish non-persistent. Bounded:
+    a broker that stops answering (or never confirms) fails here, not as a hung test."""
+    async with asyncio.timeout(PUBLISH_TIMEOUT):
+        connection = await aio_pika.connect(broker.url("janus"), timeout=PUBLISH_TIMEOUT)
+        async with connection:
+            channel = await connection.channel()
+            target = await channel.declare_exchange(exchange, topology.EXCHANGE_TYPE, durable=False)
+            for payload in payloads:
+                await target.publish(aio_pika.Message(payload), routing_key=route_key)
 
 
 @dataclass
