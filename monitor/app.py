@@ -194,7 +194,9 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
     )
 
     async def tick() -> None:  # on the loop, like the sweep
-        runtime.signals.tick(runtime.state.servers, time.monotonic())
+        now, polling = time.monotonic(), runtime.scope.polling
+        runtime.signals.tick(runtime.state.servers, now)
+        runtime.state.expire_tombstones(now, polling.in_flight() if polling else None)
 
     scheduler.add_job(
         tick, "interval", seconds=1.0, id="signals_tick", max_instances=1, coalesce=True

@@ -76,3 +76,16 @@ async def test_the_poller_tells_when_its_outstanding_request_was_sent(clock: Fak
     await poller.poll()
     assert seen and seen[0] is not None and seen[0] <= clock.now
     assert poller.in_flight_since is None
+
+
+def test_tombstones_expire_between_sweeps_and_respect_an_outstanding_poll() -> None:
+    """expire_tombstones (run every second) drops a tombstone once past the margin, without a
+    sweep, but keeps it while a poll asked before the destroy is out."""
+    state = State(Limits(stale_after=60.0), targets=(SERVER,))
+    destroyed_at(state, 100.0)
+    server = state.servers[SERVER]
+    assert state.expire_tombstones(100.0 + TOMBSTONE_MARGIN - 0.5) == 0
+    assert state.expire_tombstones(100.0 + TOMBSTONE_MARGIN + 0.5, {SERVER: 99.0}) == 0
+    assert 7 in server.gone_sessions
+    assert state.expire_tombstones(100.0 + TOMBSTONE_MARGIN + 0.5) == 1
+    assert 7 not in server.gone_sessions
