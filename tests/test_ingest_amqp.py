@@ -184,3 +184,36 @@ async def test_closing_while_the_broker_is_away_leaves_no_task_behind() -> None:
     await asyncio.sleep(0)
     left = [t for t in asyncio.all_tasks() - before if not t.done()]
     assert left == [], f"tasks still running after close: {left}"
+
+
+class SwallowingConnection:
+    """A connection whose channel() turns a cancel into another exception, as some aiormq
+    calls do when the stop comes mid-request."""
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+
+    async def channel(self) -> None:
+        if self.asked.is_set():  # once: then a cancel works, and the test's loop can close
+            await asyncio.sleep(60)
+        self.asked.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            raise RuntimeError("channel closed") from None
+
+
+async def test_a_swallowed_cancel_does_not_hang_the_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stopped while its backlog reading is mid-request and the library swallows the cancel,
+    the receiver still stops promptly and leaves its loop task done."""
+    monkeypatch.setattr("monitor.ingest.amqp.BACKLOG_EVERY", 0.0)
+    amqp, _, _ = await receiver()
+    connection = SwallowingConnection()
+    amqp.connection = cast(Any, connection)
+    task = asyncio.create_task(amqp._backlog_loop(), name="amqp-backlog")
+    amqp.tasks.append(task)
+    await asyncio.wait_for(connection.asked.wait(), 2.0)
+    closing = asyncio.create_task(amqp.close())
+    await asyncio.wait({closing}, timeout=3.0)  # not wait_for: its cancel would hang as well
+    assert closing.done(), "close() still waits for the backlog loop"
+    assert task.done()

@@ -31,6 +31,7 @@ from monitor.fleet.ownership import Ownership
 from monitor.ingest.amqp_wire import Settler, connection_url, heartbeat, probe, tls_context
 from monitor.ingest.body import BodyError
 from monitor.ingest.pipeline import BatchResult, Pipeline
+from monitor.tasks import cancelling, stop_tasks
 
 log = structlog.get_logger("monitor.amqp")
 
@@ -83,9 +84,7 @@ class AmqpReceiver:
         self.tasks.append(asyncio.create_task(self._run(), name="amqp"))
 
     async def close(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await stop_tasks(self.tasks, CLOSE_TIMEOUT)
         await self.settler.close()
         await self._close_connection()
         self.ownership.disconnected_now(self.monotonic())
@@ -108,6 +107,8 @@ class AmqpReceiver:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if cancelling():
+                    raise asyncio.CancelledError from exc
                 log.error("amqp_connect_failed", error=f"{exc.__class__.__name__}: {exc}",
                           retry_in_seconds=SETUP_RETRY)  # fmt: skip
                 await self._close_connection()
@@ -121,6 +122,8 @@ class AmqpReceiver:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # e.g. a queue or exchange someone declared otherwise
+                if cancelling():
+                    raise asyncio.CancelledError from exc
                 log.error("amqp_setup_failed", exchange=self.config.exchange,
                           error=f"{exc.__class__.__name__}: {exc}",
                           retry_in_seconds=SETUP_RETRY)  # fmt: skip
@@ -301,6 +304,8 @@ class AmqpReceiver:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the broker is away: the robust connection comes back
+                if cancelling():
+                    raise asyncio.CancelledError from exc
                 level = log.warning if self.ownership.connected else log.debug
                 level("amqp_probe_failed", error=f"{exc.__class__.__name__}: {exc}")
             await asyncio.sleep(self.config.probe_interval)
@@ -355,6 +360,8 @@ class AmqpReceiver:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if cancelling():
+                    raise asyncio.CancelledError from exc
                 log.debug("amqp_backlog_failed", error=str(exc))
 
     async def _read_backlog(self) -> None:

@@ -14,9 +14,11 @@ from yarl import URL
 
 from monitor.config import AmqpConfig
 from monitor.fleet import topology
+from monitor.tasks import stop_tasks
 
 log = structlog.get_logger("monitor.amqp")
 
+SETTLE_STOP_WITHIN = 5.0  # seconds for the settler to stop; acks not sent are redelivered
 AMQP_HEARTBEAT = 10  # seconds; the broker takes a silent daemon for dead after 2-3 of them
 
 
@@ -106,6 +108,5 @@ class Settler:
 
     async def close(self) -> None:
         if self.task is not None:
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
+            await stop_tasks([self.task], SETTLE_STOP_WITHIN)
             self.task = None

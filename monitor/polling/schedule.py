@@ -14,9 +14,11 @@ from monitor.janus.clients import JanusClients
 from monitor.polling.poller import Poller
 from monitor.readiness import Readiness
 from monitor.state import State
+from monitor.tasks import stop_tasks
 from monitor.telemetry import Telemetry
 
 log = structlog.get_logger("monitor.poller")
+POLLS_STOP_WITHIN = 5.0  # seconds for polls in flight to stop; each is bounded by its timeout
 
 
 class Polling:
@@ -104,10 +106,7 @@ class Polling:
     async def close(self) -> None:
         """Stop every poller and wait for polls in flight, before the HTTP session closes."""
         self.sync(())
-        tasks = list(self.running.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_tasks(list(self.running.values()), POLLS_STOP_WITHIN)
 
 
 def _job_id(name: str) -> str:

@@ -72,8 +72,12 @@ async def test_events_through_the_broker_reach_state(
     assert owned_shards == [1.0] * 4  # alone, it owns every shard
     items = sum(len(items_of(path)) for path in body_paths("10-media"))
     assert sum(received(samples, "janus-lab-1").values()) == items
-    depths = rabbit.queue_depths()
-    assert all(depths[topology.shard_queue(amqp_exchange, i)] == 0 for i in range(4))
+
+    async def drained() -> bool:  # "messages" counts the unacked: acks follow the apply
+        depths = await asyncio.to_thread(rabbit.queue_depths)
+        return all(depths[topology.shard_queue(amqp_exchange, i)] == 0 for i in range(4))
+
+    assert await until(drained)
 
 
 async def test_an_undecodable_message_is_counted_and_acked(
