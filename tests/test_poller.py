@@ -93,6 +93,7 @@ async def test_what_events_missed_appears(clock: FakeClock) -> None:
     assert viewer is not None and viewer.role == SUBSCRIBER
     plugin_only = [c for c in admin.calls if c[0] == "handle_info:plugin_only"]
     assert len(plugin_only) == 2  # each unexplained handle asked once
+    assert server.plugin_handles == {"janus.plugin.videoroom": 2}  # learnt from handle_info
 
 
 async def test_a_publisher_with_stale_media_gets_a_full_handle_info(clock: FakeClock) -> None:
@@ -152,6 +153,7 @@ async def test_what_janus_no_longer_lists_disappears(clock: FakeClock) -> None:
     assert set(server.sessions) == {1}
     assert set(server.sessions[1].handles) == {10}
     assert server.publishers == {}
+    assert sum(server.plugin_handles.values()) == 1  # the dropped handles are not counted
     dropped = poller.state.telemetry.state_dropped
     assert dropped[("session", "reconcile")] == 1
     assert dropped[("handle", "reconcile")] >= 1

@@ -7,8 +7,6 @@ from collections.abc import Iterable, Iterator
 from prometheus_client.core import Metric
 
 from monitor.metrics.family import (
-    PACE,
-    PAUSE,
     Builder,
     Collector,
     GaugeFamily,
@@ -95,16 +93,8 @@ class ServersCollector(Collector):
             if not server.configured and not server.sessions:
                 continue
             sessions.add_metric([name], len(server.sessions))
-            # Counted by Janus's plugin name, labelled once per name after the walk.
-            by_name: dict[str | None, int] = {}
-            count_of = by_name.get
-            for n, session in enumerate(list(server.sessions.values()), 1):  # a snapshot
-                if not n % PACE:
-                    yield PAUSE
-                for handle in session.handles.values():
-                    by_name[handle.plugin] = count_of(handle.plugin, 0) + 1
-            by_plugin: dict[str, int] = {}
-            for plugin_name, count in by_name.items():
+            by_plugin: dict[str, int] = {}  # state counts by Janus's plugin name
+            for plugin_name, count in server.plugin_handles.items():
                 plugin = plugin_label(plugin_name, server)
                 by_plugin[plugin] = by_plugin.get(plugin, 0) + count
             for plugin, count in sorted(by_plugin.items()):

@@ -54,7 +54,7 @@ def apply_handle(ops: Ops, server: Server, event: Event, body: HandleEvent, now:
         server.gone_handles.pop((event.session_id, event.handle_id), None)
     handle = ops.touch(server, event, now)
     if handle is not None and body.plugin:
-        handle.plugin = body.plugin
+        server.set_plugin(handle, body.plugin)
 
 
 def apply_connection(
@@ -129,6 +129,9 @@ def apply_joined(ops: Ops, server: Server, event: Event, body: PublisherJoined, 
         and previous.handle != (event.session_id, event.handle_id)
     ):
         ops.remove_publisher(server, previous)  # the id was reused by a new handle
+        old = server.handle(previous.handle)
+        if old is not None and old.room == body.room:
+            old.room = None  # out of the room, as after leaving (drop_room relies on it)
     publisher = _publisher(ops, server, event, body.room, body.publisher, now)
     if publisher is None:
         return

@@ -88,7 +88,7 @@ def apply_polled_handle(
         return
     handle.explained_at = now
     if body.plugin:
-        handle.plugin = body.plugin
+        server.set_plugin(handle, body.plugin)
     if body.opaque_id:
         handle.opaque_id = body.opaque_id
     if body.media is not None:
