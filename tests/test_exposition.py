@@ -60,7 +60,7 @@ class Hostile(Collector):
             gauge.add_metric(["z", str(i), "m"], i)
         bare.add_metric([], 7)
         texted = self.texted.new()
-        self.shared.walk()
+        self.shared.walk(len(VALUES))
         for i, value in enumerate(VALUES):
             text = HOSTILE[i % len(HOSTILE)]
             head = label_text(self.texted.own_labels(self.shared), [text[::-1]]) + ","
@@ -137,19 +137,22 @@ def test_text_rows_read_back_as_the_labels_they_were_written_from() -> None:
     assert parse_labels(label_text(names, HOSTILE)) == dict(zip(names, HOSTILE, strict=True))
 
 
-def test_shared_labels_are_kept_while_seen_and_dropped_after_a_walk_without_them() -> None:
-    """A key asked for in one walk keeps its text (the same object) for the next; a key the
-    last walk did not ask for is made again."""
+def test_shared_labels_are_kept_and_started_afresh_past_twice_the_live_items() -> None:
+    """A key's text is made once and kept (the same object) across walks; a walk that finds
+    the cache over twice its live items plus SLACK drops it, so gone keys do not pile up."""
     shared = SharedLabels(("room", "server"))
-    shared.walk()
+    shared.walk(1)
     first = shared.text(("1", "s"))
-    gone = shared.text(("2", "s"))
     assert first == 'room="1",server="s"'
-    shared.walk()
-    assert shared.text(("1", "s")) is first  # kept: seen in the walk before
-    shared.walk()  # ("2", "s") was not asked for in the last walk
-    assert shared.text(("2", "s")) == gone and shared.text(("2", "s")) is not gone
-    assert shared.text(("1", "s")) is first  # asked for in the walk before, kept again
+    shared.walk(1)
+    assert shared.text(("1", "s")) is first
+    for room in range(2, 4 + SharedLabels.SLACK):  # rooms that come and go
+        shared.text((str(room), "s"))
+    assert len(shared) == 3 + SharedLabels.SLACK  # 2 x 1 + SLACK + 1
+    shared.walk(1)  # one over 2 x 1 + SLACK
+    assert len(shared) == 0
+    again = shared.text(("1", "s"))
+    assert again == first and again is not first
 
 
 def test_a_family_whose_own_labels_sort_after_the_shared_ones_is_refused() -> None:

@@ -124,3 +124,18 @@ def test_media_that_stops_is_counted_and_data_goes_with_the_handle() -> None:
     assert sample(samples, "janus_media_receiving_stopped_total", server=SERVER, kind="video") == 1
     state.apply(ev({"name": "detached"}, 2, SUB_SESSION_10, SUB_HANDLE_10), 1002.0)
     assert signals.quality.of(state.servers[SERVER], (SUB_SESSION_10, SUB_HANDLE_10)) is None
+
+
+def test_the_kept_loss_and_degraded_agree_with_their_methods_after_every_report() -> None:
+    """Downstream.loss and is_degraded (what the scrape reads) equal loss_ratio() and
+    degraded() after each stats report of 10-media and of a suffering subscriber."""
+    state, signals, _ = watched()
+    reports = [*events_of("10-media")[:64], stats(30_000, 1000, 0, remb=100_000),
+               stats(30_000, 2000, 100, quality=50), stats(1_000, 2500, 100, remb=900_000)]  # fmt: skip
+    seen: set[tuple[bool, bool]] = set()  # (loss known, degraded): both ways must be met
+    for at, event in enumerate(reports):
+        state.apply(event, 1000.0 + at)
+        for down in signals.quality.downstream.values():
+            assert (down.loss, down.is_degraded) == (down.loss_ratio(), down.degraded())
+            seen.add((down.loss is not None, down.is_degraded))
+    assert {(True, True), (True, False)} <= seen

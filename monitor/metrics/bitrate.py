@@ -78,7 +78,7 @@ class BitrateCollector(Collector):
             bitrate.texts.append, received.texts.append, over.texts.append
         )  # fmt: skip
         shared = self.shared
-        shared.walk()
+        shared.walk(sum(len(server.publishers) for server in self.state.servers.values()))
         text, heads, media_of = shared.text, KIND_HEADS, self.signal.handles.get
         oldest = now - self.signal.max_stale
         for name, server in sorted(self.state.servers.items()):

@@ -93,31 +93,34 @@ def parse_labels(text: str) -> dict[str, str]:
 
 class SharedLabels:
     """The label text an item's series share (a publisher's ``publisher``, ``room`` and
-    ``server``), kept from one walk to the next: made the first time a key is seen, dropped by
-    the first walk that does not see it. ``names`` must sort after every family's own labels
+    ``server``), kept from one walk to the next: one lookup per item and scrape once made.
+    What is gone is not tracked key by key (that was a second dict write per item per walk):
+    a walk that finds the cache at over twice the live items (plus SLACK) starts it afresh,
+    so it holds at most that many. ``names`` must sort after every family's own labels
     (``Family.own_labels`` checks), so a line is ``name{head + shared} value``."""
 
-    __slots__ = ("_before", "_now", "names")
+    __slots__ = ("_texts", "names")
+    SLACK = 1024
 
     def __init__(self, names: tuple[str, ...]) -> None:
         if list(names) != sorted(names):
             raise ValueError(f"shared labels must be sorted: {names}")
         self.names = names
-        self._before: dict[tuple[str, ...], str] = {}
-        self._now: dict[tuple[str, ...], str] = {}
+        self._texts: dict[tuple[str, ...], str] = {}
 
-    def walk(self) -> None:
-        """A walk begins: what it does not ask for is forgotten at the next one."""
-        self._before, self._now = self._now, {}
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def walk(self, live: int) -> None:
+        """A walk over ``live`` items begins: a cache grown past twice that is dropped."""
+        if len(self._texts) > 2 * live + self.SLACK:
+            self._texts = {}
 
     def text(self, values: tuple[str, ...]) -> str:
         """The text for label values in ``names`` order (the values are the key)."""
-        text = self._before.get(values)
+        text = self._texts.get(values)
         if text is None:
-            text = self._now.get(values)
-            if text is None:
-                text = label_text(self.names, values)
-        self._now[values] = text
+            text = self._texts[values] = label_text(self.names, values)
         return text
 
 

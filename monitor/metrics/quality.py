@@ -91,8 +91,8 @@ class QualityCollector(Collector):
                     down = downstream_of((name, *subscriber.handle))
                     if down is None or not subscriber.feeds or not down.sent_bitrate:
                         continue  # nothing sent (no feed left): not an overwhelmed subscriber
-                    count += down.degraded()
-                    ratio = down.loss_ratio()
+                    count += down.is_degraded
+                    ratio = down.loss
                     if ratio is not None:
                         worst = ratio if worst is None else max(worst, ratio)
                 degraded.add_metric([name, room_id], count)

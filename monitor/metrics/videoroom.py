@@ -106,7 +106,7 @@ class VideoRoomCollector(Collector):
         show_display = self.expose_display()
         add_info, add_publishing = info.texts.append, publishing.texts.append
         shared = self.shared
-        shared.walk()
+        shared.walk(sum(len(server.publishers) for server in self.state.servers.values()))
         for name, server in sorted(self.state.servers.items()):
             if not server.rooms and not server.configured:
                 continue

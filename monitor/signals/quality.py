@@ -58,6 +58,10 @@ class Downstream:
     # Bits/s sent over all streams, summed at each report: the scrape and the API read it for
     # every subscriber of every publisher's room.
     sent_bitrate: float = 0.0
+    # As of the last report (nothing they depend on moves between reports): the scrape reads
+    # them for every subscriber, as attributes rather than calls.
+    loss: float | None = None
+    is_degraded: bool = False
 
     def loss_ratio(self) -> float | None:
         """lost-by-remote over packets-sent across the window (None before two samples)."""
@@ -209,7 +213,8 @@ class QualitySignal:
         down.sent_bitrate = 8.0 * sent
         down.window.append(now, packets, lost)
         down.window.drop_before(now - LOSS_WINDOW)
-        ratio = down.loss_ratio()
+        ratio = down.loss = down.loss_ratio()
+        down.is_degraded = down.degraded()
         if ratio is not None and down.sent_bitrate:
             self.server(ref[0]).loss.observe(ratio)
 

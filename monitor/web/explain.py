@@ -89,8 +89,8 @@ def downstream(
         down = signals.quality.of(server, viewer.handle)
         if down is None or not down.sent_bitrate:
             continue
-        degraded += down.degraded()
-        ratio = down.loss_ratio()
+        degraded += down.is_degraded
+        ratio = down.loss
         if ratio is not None:
             worst = ratio if worst is None else max(worst, ratio)
     return {"subscribers": len(viewers), "degraded": degraded, "loss_ratio_max": worst}
@@ -147,8 +147,8 @@ def _explain_handle(request: web.Request, server: Server, handle: Handle) -> dic
             "sent_bits_per_second": down.sent_bitrate,
             "remb_bits_per_second": down.remb,
             "link_quality": down.link_quality,
-            "loss_ratio": down.loss_ratio(),
-            "degraded": down.degraded(),
+            "loss_ratio": down.loss,
+            "degraded": down.is_degraded,
         },
         "reuse": sorted(signals.reuse.reused(server, key)),
         "remediation": [
