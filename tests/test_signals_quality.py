@@ -130,8 +130,9 @@ def test_the_kept_loss_and_degraded_agree_with_their_methods_after_every_report(
     """Downstream.loss and is_degraded (what the scrape reads) equal loss_ratio() and
     degraded() after each stats report of 10-media and of a suffering subscriber."""
     state, signals, _ = watched()
-    reports = [*events_of("10-media")[:64], stats(30_000, 1000, 0, remb=100_000),
-               stats(30_000, 2000, 100, quality=50), stats(1_000, 2500, 100, remb=900_000)]  # fmt: skip
+    suffering = [stats(30_000, 1000, 0, remb=100_000), stats(30_000, 2000, 100, quality=50),
+                 stats(1_000, 2500, 100, remb=900_000)]  # fmt: skip
+    reports = [*events_of("10-media")[:64], *suffering]
     seen: set[tuple[bool, bool]] = set()  # (loss known, degraded): both ways must be met
     for at, event in enumerate(reports):
         state.apply(event, 1000.0 + at)
