@@ -50,35 +50,6 @@ def test_every_fixture_scenario_applies_without_error() -> None:
     assert applied == 3018  # 2713 + the 305 events of 60-simulcast-chromium
 
 
-def plugins_walked(state: State) -> dict[str, dict[str | None, int]]:
-    counts: dict[str, dict[str | None, int]] = {}
-    for name, server in state.servers.items():
-        for handle in server.handles():
-            by_plugin = counts.setdefault(name, {})
-            by_plugin[handle.plugin] = by_plugin.get(handle.plugin, 0) + 1
-    return counts
-
-
-def test_handles_per_plugin_are_kept_as_a_walk_would_count_them() -> None:
-    """After every event of every scenario, then a sweep and a core restart, each server's
-    plugin_handles equals a count over its handles (what the scrape used to walk)."""
-    checked = 0
-    for scenario in scenarios():
-        state = State(targets=(SERVER,))
-        for event in events_of(scenario):
-            state.apply(event, 1000.0)
-            kept = {n: s.plugin_handles for n, s in state.servers.items() if s.plugin_handles}
-            assert kept == plugins_walked(state), (scenario, event)
-            checked += bool(kept)
-        state.sweep(1000.0 + 10 * state.limits.stale_after)
-        assert all(not s.plugin_handles for s in state.servers.values())
-    assert checked > 1000
-    state = replay("10-media", upto="00030")
-    assert state.servers[SERVER].plugin_handles
-    state.apply(ev({"name": "started"}, 256, subtype=1), 1001.0)
-    assert state.servers[SERVER].plugin_handles == {} == plugins_walked(state).get(SERVER, {})
-
-
 def test_media_publisher_in_room_4321() -> None:
     """In 10-media, alice publishes in room 4321 from the handle that joined."""
     state = replay("10-media", upto="00033")
@@ -141,26 +112,6 @@ def test_rooms_after_destroyed() -> None:
     assert server.publishers == {}
     viewer = server.handle((SUB_SESSION_10, SUB_HANDLE_10))
     assert viewer is not None and viewer.room is None  # out of the room with it
-
-
-def test_a_reused_publisher_id_takes_the_old_handle_out_of_the_room() -> None:
-    """A new handle joining with a publisher id still held: the old handle is out of the
-    room (its room cleared), so the room's destroy needs only its members' handles."""
-    state = replay("10-media", upto="00030")
-    server = state.servers[SERVER]
-    publisher = next(iter(server.publishers.values()))
-    assert publisher.handle is not None
-    room, old_key = publisher.room, publisher.handle
-    joined = {"name": "joined", "room": int(room), "id": int(publisher.publisher_id),
-              "private_id": 1, "display": "again"}  # fmt: skip
-    state.apply(
-        ev({"name": "attached", "plugin": "janus.plugin.videoroom"}, 2, old_key[0], 99), 1001.0
-    )
-    state.apply(ev({"plugin": "janus.plugin.videoroom", "data": {"event": "joined", **joined}}, 64,
-                   old_key[0], 99), 1001.0)  # fmt: skip
-    assert server.publishers[(room, publisher.publisher_id)].handle == (old_key[0], 99)
-    old = server.handle(old_key)
-    assert old is not None and old.room is None
 
 
 def test_media_after_session_destroyed_does_not_resurrect_it() -> None:
@@ -378,22 +329,6 @@ def test_a_handle_seen_first_mid_life_is_tracked() -> None:
     handle = state.servers[SERVER].handle((8, 9))
     assert handle is not None and handle.opaque_id == "x"
     assert handle.media == {("0", 0): "video"}
-
-
-def test_joined_with_an_id_taken_over_by_a_new_handle_moves_the_publisher() -> None:
-    """When a publisher id rejoins from a new handle, the (room, id) map points to the new one."""
-    state = State(targets=(SERVER,))
-    joined = {
-        "plugin": "janus.plugin.videoroom",
-        "data": {"event": "joined", "room": 5, "id": 42, "display": "a"},
-    }
-    state.apply(ev(joined, 64, 1, 1), 1.0)
-    state.apply(ev(joined, 64, 2, 2), 2.0)
-    server = state.servers[SERVER]
-    assert server.publishers[("5", "42")].handle == (2, 2)
-    gone = {"plugin": "janus.plugin.videoroom", "data": {"event": "leaving", "room": 5, "id": 42}}
-    state.apply(ev(gone, 64), 3.0)
-    assert server.publishers == {}
 
 
 def test_string_ids_are_kept_as_strings() -> None:
