@@ -7,8 +7,11 @@ import math
 from collections.abc import Iterable
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client import generate_latest
 from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.utils import floatToGoString
 
 from monitor.metrics import build_registry
 from monitor.metrics.exposition import go_float, render, render_now
@@ -91,6 +94,12 @@ def test_values_format_as_go_does() -> None:
     assert [go_float(v) for v in (5, -5, 1_234_567, 1.5e6, 0.25, math.inf, math.nan)] == [
         "5.0", "-5.0", "1.234567e+06", "1.5e+06", "0.25", "+Inf", "NaN"
     ]  # fmt: skip
+
+
+@given(st.one_of(st.floats(), st.integers(min_value=-(10**18), max_value=10**18)))
+def test_values_format_as_prometheus_client_does(value: float) -> None:
+    """For any float or int, go_float writes what prometheus_client's floatToGoString does."""
+    assert go_float(value) == floatToGoString(value)
 
 
 def test_a_large_scrape_yields_to_the_loop_and_others_run_meanwhile() -> None:

@@ -59,7 +59,7 @@ def test_40_reuse_counts_one_second_feed_and_nothing_else() -> None:
     for event in events[100:]:
         state.apply(event, 1000.0)
     assert counts(signals) == {"second_feed": 1}
-    assert signals.reuse.handles == {}  # every session was destroyed: nothing kept
+    assert signals.reuse.handles == {} == {**dict.fromkeys(signals.reuse.flagged)}  # all gone
 
 
 def test_a_clean_media_run_counts_no_reuse() -> None:
@@ -92,6 +92,9 @@ def test_each_pattern_when_events_show_it() -> None:
     samples = metric_samples(generate_latest(registry).decode())
     assert sample(samples, "janus_handles_reused", **labels) == 1  # the gauge follows handles
     assert sample(samples, "janus_handle_reuse_total", **labels, pattern="rejoin") == 1
+    assert signals.reuse.flagged == {(SERVER, 1, 10)}  # what the gauge walks: the flagged only
+    state.apply(ev({"name": "started"}, 256, subtype=1), 9.0)  # Janus restarted
+    assert signals.reuse.flagged == set()
 
 
 def test_a_poll_shows_a_rejoin_events_missed() -> None:

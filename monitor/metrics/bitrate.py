@@ -79,7 +79,8 @@ class BitrateCollector(Collector):
         )  # fmt: skip
         shared = self.shared
         shared.walk(sum(len(server.publishers) for server in self.state.servers.values()))
-        text, heads, media_of = shared.text, KIND_HEADS, self.signal.handles.get
+        text, media_of = shared.text, self.signal.handles.get
+        audio_head, video_head = KIND_HEADS["audio"], KIND_HEADS["video"]
         oldest = now - self.signal.max_stale
         for name, server in sorted(self.state.servers.items()):
             rooms, sessions = server.rooms, server.sessions
@@ -98,17 +99,16 @@ class BitrateCollector(Collector):
                     continue
                 room_id = publisher.room
                 labels = text((publisher.publisher_id, room_id, name))
-                totals = media.totals
-                for kind in KINDS:
-                    if kind in totals:
-                        add_received((heads[kind], labels, totals[kind]))
+                if media.audio_bytes is not None:
+                    add_received((audio_head, labels, media.audio_bytes))
+                if media.video_bytes is not None:
+                    add_received((video_head, labels, media.video_bytes))
                 if not (publisher.publishing and media.updated >= oldest):  # fresh stats only
                     continue
-                rates = media.rates
-                for kind in KINDS:
-                    rate = rates.get(kind)
-                    if rate is not None:
-                        add_bitrate((heads[kind], labels, rate))
+                if media.audio_rate is not None:
+                    add_bitrate((audio_head, labels, media.audio_rate))
+                if media.video_rate is not None:
+                    add_bitrate((video_head, labels, media.video_rate))
                 room = rooms.get(room_id)
                 cap = room.bitrate_cap if room else None
                 add_over(("", labels, int(over_cap(media.total, cap, tolerance))))

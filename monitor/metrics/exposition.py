@@ -41,14 +41,16 @@ def go_float(value: float) -> str:
     if type(value) is int and -1_000_000 < value < 1_000_000:
         return f"{value}.0"  # the common case, without float repr
     d = float(value)
+    s = repr(d)
+    dot = s.find(".")
+    if 0 < dot < 7:  # the next most common: as Python writes it (no inf, nan or big number)
+        return s
     if d == math.inf:
         return "+Inf"
     if d == -math.inf:
         return "-Inf"
     if d != d:
         return "NaN"
-    s = repr(d)
-    dot = s.find(".")
     if d > 0 and dot > 6:  # Go switches to exponents sooner than Python
         mantissa = f"{s[0]}.{s[1:dot]}{s[dot + 1 :]}".rstrip("0.")
         return f"{mantissa}e+{dot - 1:02d}"

@@ -53,13 +53,9 @@ class ReuseCollector(Collector):
         for (name, plugin, pattern), count in sorted(totals.items()):
             reuse.add_metric([name, plugin, pattern], count)
         live: dict[tuple[str, str], int] = {}
-        uses = self.signal.handles
-        for n, ref in enumerate(list(uses), 1):  # a snapshot of the keys: the walk pauses
+        for n, ref in enumerate(list(self.signal.flagged), 1):  # a snapshot: the walk pauses
             if not n % PACE:
                 yield PAUSE
-            use = uses.get(ref)
-            if use is None or not use.patterns:  # most handles: no lookups for them
-                continue
             name, session_id, handle_id = ref
             server = self.state.servers.get(name)
             handle = server.handle((session_id, handle_id)) if server is not None else None

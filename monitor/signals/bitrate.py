@@ -39,34 +39,56 @@ class Layer:
 
 @dataclass(slots=True)
 class MediaIn:
-    """What one handle received: per layer, and summed per kind."""
+    """What one handle received: per layer, and summed per kind.
+
+    The two kinds are attributes, not dicts keyed by kind: the scrape, the API and the
+    remediation policy read them for every publisher several times a second, and two small
+    dicts per publisher were 0.5 KB and a lookup each."""
 
     layers: dict[LayerKey, Layer] = field(default_factory=dict)
-    totals: dict[str, int] = field(default_factory=dict)  # kind -> bytes, monotonic
+    # Bytes received per kind, monotonic (None: that kind never reported a counter).
+    audio_bytes: int | None = None
+    video_bytes: int | None = None
     updated: float = 0.0  # monotonic clock of the last stats
     restarted: bool = False  # a hangup since: the next counters start from 0
     history: Samples = field(default_factory=lambda: Samples(2, HISTORY))  # (at, bits/s)
-    # Bits/s per kind and in all, worked out when the layers change: the scrape, the API and
-    # the remediation policy read them for every publisher, several times a second.
-    rates: dict[str, float] = field(default_factory=dict)
+    # Bits/s per kind (simulcast layers summed) and in all, worked out when the layers
+    # change; None when no layer of the kind reported.
+    audio_rate: float | None = None
+    video_rate: float | None = None
     total: float | None = None
     reports: int = 0  # stats reports taken, so what is derived from history can be cached
     period: tuple[int, float] | None = None  # (reports, seconds): the remediation policy's
 
     def bitrate(self, kind: str) -> float | None:
         """Bits/s of one kind, simulcast layers summed; None if no layer reported it."""
-        return self.rates.get(kind)
+        return self.audio_rate if kind == "audio" else self.video_rate if kind == "video" else None
 
     def total_bitrate(self) -> float | None:
         return self.total
 
+    @property
+    def totals(self) -> dict[str, int]:
+        """Bytes received per kind that reported a counter."""
+        counted = {"audio": self.audio_bytes, "video": self.video_bytes}
+        return {kind: value for kind, value in counted.items() if value is not None}
+
+    def add_bytes(self, kind: str, grown: int) -> None:
+        if kind == "audio":
+            self.audio_bytes = (self.audio_bytes or 0) + grown
+        else:
+            self.video_bytes = (self.video_bytes or 0) + grown
+
     def recompute(self) -> None:
-        rates = self.rates  # filled in place: a new dict per report would be GC churn
-        rates.clear()
+        audio = video = None
         for layer in self.layers.values():
             if layer.lastsec is not None:
-                rates[layer.kind] = rates.get(layer.kind, 0.0) + 8.0 * layer.lastsec
-        self.total = sum(rates.values()) if rates else None
+                if layer.kind == "audio":
+                    audio = (audio or 0.0) + 8.0 * layer.lastsec
+                else:
+                    video = (video or 0.0) + 8.0 * layer.lastsec
+        self.audio_rate, self.video_rate = audio, video
+        self.total = None if audio is None and video is None else (audio or 0.0) + (video or 0.0)
 
 
 def over_cap(bitrate: float | None, cap: int | None, tolerance: float) -> bool:
@@ -143,7 +165,7 @@ class BitrateSignal:
                 continue
             # From this PeerConnection's 0 when new, or when it went back (a restart we missed).
             grown = raw if layer.raw is None or raw < layer.raw else raw - layer.raw
-            media.totals[stat.kind] = media.totals.get(stat.kind, 0) + grown
+            media.add_bytes(stat.kind, grown)
             layer.raw = raw
         media.updated = now
         media.reports += 1

@@ -51,6 +51,8 @@ class HandleUse:
 class ReuseSignal:
     def __init__(self) -> None:
         self.handles: dict[HandleRef, HandleUse] = {}
+        # The handles that showed a pattern (a few among 20 k): what the scrape walks.
+        self.flagged: set[HandleRef] = set()
         self.counts: dict[tuple[str, str, str], int] = {}  # (server, plugin, pattern)
 
     def register(self, router: Router, hooks: RemovalHooks) -> None:
@@ -74,6 +76,7 @@ class ReuseSignal:
         if pattern in use.patterns:
             return
         use.patterns = use.patterns | {pattern}
+        self.flagged.add((server.name, handle.session_id, handle.handle_id))
         key = (server.name, handle.plugin or "unknown", pattern)
         self.counts[key] = self.counts.get(key, 0) + 1
 
@@ -152,11 +155,14 @@ class ReuseSignal:
     # --- removal and views ---------------------------------------------------------------------
 
     def _forget_handle(self, server: Server, handle: Handle, reason: str) -> None:
-        self.handles.pop((server.name, handle.session_id, handle.handle_id), None)
+        ref = (server.name, handle.session_id, handle.handle_id)
+        self.handles.pop(ref, None)
+        self.flagged.discard(ref)
 
     def _forget_server(self, server: Server) -> None:
         for ref in [r for r in self.handles if r[0] == server.name]:
             del self.handles[ref]
+        self.flagged = {ref for ref in self.flagged if ref[0] != server.name}
 
     def reused(self, server: Server, key: tuple[int, int] | None) -> frozenset[str]:
         use = self.handles.get((server.name, *key)) if key is not None else None
