@@ -16,7 +16,7 @@ from monitor.signals import Signals
 from monitor.signals.bitrate import over_cap
 from monitor.state import RemovalHooks, Router, State, membership_table
 from monitor.telemetry import Telemetry
-from tests.conftest import ADMIN, events_of, metric_samples, sample
+from tests.conftest import ADMIN, events_of, metric_samples, sample, scenarios
 from tests.test_state import (
     ALICE_10,
     PUB_HANDLE_10,
@@ -184,3 +184,19 @@ def test_a_subscribers_stats_keep_no_ingress_data() -> None:
     assert handle.media  # it had stats: state keeps them, the bitrate signal does not
     assert signals.bitrate.of(server, (SUB_SESSION_10, SUB_HANDLE_10)) is None
     assert signals.bitrate.of(server, (PUB_SESSION_10, PUB_HANDLE_10)) is not None
+
+
+def test_each_media_record_holds_the_handle_state_tracks_under_its_key() -> None:
+    """After every event of every scenario, then a core restart, each media record's handle
+    is the object state holds under its key (the scrape trusts it instead of looking up)."""
+    checked = 0
+    for name in scenarios():
+        state, signals, _ = watched()
+        for at, event in enumerate(events_of(name)):
+            state.apply(event, 1000.0 + at)
+            for (server, session_id, handle_id), media in signals.bitrate.handles.items():
+                assert state.servers[server].handle((session_id, handle_id)) is media.handle
+                checked += 1
+        state.apply(ev({"name": "started"}, 256, subtype=1), 5000.0)
+        assert signals.bitrate.handles == {}
+    assert checked > 100

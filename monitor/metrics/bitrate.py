@@ -83,7 +83,7 @@ class BitrateCollector(Collector):
         audio_head, video_head = KIND_HEADS["audio"], KIND_HEADS["video"]
         oldest = now - self.signal.max_stale
         for name, server in sorted(self.state.servers.items()):
-            rooms, sessions = server.rooms, server.sessions
+            rooms = server.rooms
             # A snapshot of the values (no item tuples to allocate and collect): the walk pauses
             # for ingest, which may drop publishers meanwhile.
             for n, publisher in enumerate(list(server.publishers.values()), 1):
@@ -92,10 +92,8 @@ class BitrateCollector(Collector):
                 key = publisher.handle
                 if key is None:
                     continue
-                session = sessions.get(key[0])
-                handle = session.handles.get(key[1]) if session is not None else None
                 media = media_of((name, *key))
-                if handle is None or handle.role != PUBLISHER or media is None:
+                if media is None or media.handle is None or media.handle.role != PUBLISHER:
                     continue
                 room_id = publisher.room
                 labels = text((publisher.publisher_id, room_id, name))

@@ -45,6 +45,9 @@ class MediaIn:
     remediation policy read them for every publisher several times a second, and two small
     dicts per publisher were 0.5 KB and a lookup each."""
 
+    # The state's record of the handle: the same object while the handle is tracked (its
+    # removal drops this record), so the scrape needs no session and handle lookups.
+    handle: Handle | None = None
     layers: dict[LayerKey, Layer] = field(default_factory=dict)
     # Bytes received per kind, monotonic (None: that kind never reported a counter).
     audio_bytes: int | None = None
@@ -145,7 +148,7 @@ class BitrateSignal:
         ref = (server.name, *key)
         media = self.handles.get(ref)
         if media is None:
-            media = self.handles[ref] = MediaIn()
+            media = self.handles[ref] = MediaIn(handle)
         restarted, media.restarted = media.restarted, False
         if restarted:  # counters of the old PeerConnection mean nothing to the new one
             for old in media.layers.values():
