@@ -17,6 +17,7 @@ from monitor.metrics.family import (
     GaugeFamily,
     Pause,
     SharedLabels,
+    go_float,
 )
 from monitor.metrics.videoroom import PUBLISHER_LABELS
 from monitor.signals.bitrate import KINDS, BitrateSignal, over_cap
@@ -75,12 +76,14 @@ class BitrateCollector(Collector):
         bitrate, received, over = BITRATE.new(), RECEIVED.new(), OVER_CAP.new()
         # Bound once: this loop runs for every publisher on every scrape.
         add_bitrate, add_received, add_over = (
-            bitrate.texts.append, received.texts.append, over.texts.append
+            bitrate.lines.append, received.lines.append, over.lines.append
         )  # fmt: skip
         shared = self.shared
         shared.walk(sum(len(server.publishers) for server in self.state.servers.values()))
         text, media_of = shared.text, self.signal.handles.get
-        audio_head, video_head = KIND_HEADS["audio"], KIND_HEADS["video"]
+        audio_rate, video_rate = (bitrate.line_prefix(KIND_HEADS[k]) for k in KINDS)
+        audio_bytes, video_bytes = (received.line_prefix(KIND_HEADS[k]) for k in KINDS)
+        over_prefix = over.line_prefix("")
         oldest = now - self.signal.max_stale
         for name, server in sorted(self.state.servers.items()):
             rooms = server.rooms
@@ -98,16 +101,17 @@ class BitrateCollector(Collector):
                 room_id = publisher.room
                 labels = text((publisher.publisher_id, room_id, name))
                 if media.audio_bytes is not None:
-                    add_received((audio_head, labels, media.audio_bytes))
+                    add_received(f"{audio_bytes}{labels}}} {go_float(media.audio_bytes)}\n")
                 if media.video_bytes is not None:
-                    add_received((video_head, labels, media.video_bytes))
+                    add_received(f"{video_bytes}{labels}}} {go_float(media.video_bytes)}\n")
                 if not (publisher.publishing and media.updated >= oldest):  # fresh stats only
                     continue
                 if media.audio_rate is not None:
-                    add_bitrate((audio_head, labels, media.audio_rate))
+                    add_bitrate(f"{audio_rate}{labels}}} {go_float(media.audio_rate)}\n")
                 if media.video_rate is not None:
-                    add_bitrate((video_head, labels, media.video_rate))
+                    add_bitrate(f"{video_rate}{labels}}} {go_float(media.video_rate)}\n")
                 room = rooms.get(room_id)
                 cap = room.bitrate_cap if room else None
-                add_over(("", labels, int(over_cap(media.total, cap, tolerance))))
+                over_now = over_cap(media.total, cap, tolerance)
+                add_over(f"{over_prefix}{labels}}} {'1.0' if over_now else '0.0'}\n")
         yield from (bitrate, received, over)

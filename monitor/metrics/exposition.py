@@ -9,7 +9,6 @@ time, ingest gets the loop back (see monitor.pacing).
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from operator import itemgetter
@@ -25,6 +24,7 @@ from monitor.metrics.family import (
     RowCounter,
     RowGauge,
     escape_value,
+    go_float,
 )
 from monitor.pacing import Pacer
 
@@ -34,27 +34,6 @@ _TYPES = {"counter": "counter", "gauge": "gauge", "histogram": "histogram", "sum
 
 
 _NEEDS_ESCAPE = re.compile(r'[\\"\n]')
-
-
-def go_float(value: float) -> str:
-    """A sample value as Go (and generate_latest) writes it: 1.0, 1.5e+06, +Inf, NaN."""
-    if type(value) is int and -1_000_000 < value < 1_000_000:
-        return f"{value}.0"  # the common case, without float repr
-    d = float(value)
-    s = repr(d)
-    dot = s.find(".")
-    if 0 < dot < 7:  # the next most common: as Python writes it (no inf, nan or big number)
-        return s
-    if d == math.inf:
-        return "+Inf"
-    if d == -math.inf:
-        return "-Inf"
-    if d != d:
-        return "NaN"
-    if d > 0 and dot > 6:  # Go switches to exponents sooner than Python
-        mantissa = f"{s[0]}.{s[1:dot]}{s[dot + 1 :]}".rstrip("0.")
-        return f"{mantissa}e+{dot - 1:02d}"
-    return s
 
 
 def _head(metric: Metric) -> tuple[str, str]:
@@ -77,13 +56,12 @@ def _sample_line(sample: Sample) -> str:
 
 def _rows(metric: RowGauge | RowCounter, name: str, out: list[str]) -> Iterator[Pause]:
     yield from _label_rows(metric, name, out)
-    texts, step = metric.texts, PACE * 16
-    for start in range(0, len(texts), step):
-        out.extend([f"{name}{{{head}{shared}}} {go_float(value)}\n"
-                    for head, shared, value in texts[start : start + step]])  # fmt: skip
+    lines, step = metric.lines, PACE * 64
+    for start in range(0, len(lines), step):
+        out.extend(lines[start : start + step])
         yield PAUSE
-    while texts:
-        del texts[-step:]
+    while lines:
+        del lines[-step:]
         yield PAUSE
 
 

@@ -11,13 +11,15 @@ scrape. ``monitor.metrics.exposition`` writes rows straight to text; ``samples``
 Samples only for whoever asks (generate_latest in tests). Builders that walk many items yield
 ``PAUSE`` now and then, where the paced renderer may give the loop to ingest.
 
-Series of many items (10 k publishers, 7 families each) are text rows instead: the label text
-an item's series share is kept between scrapes in a ``SharedLabels`` and a row is that text,
-a head for the family's own labels, and the value.
+Series of many items (10 k publishers, 7 families each) are finished lines instead: the label
+text an item's series share is kept between scrapes in a ``SharedLabels``, and the builder
+writes each line whole (the family's line prefix, that text, the value), so the text is made
+in one pass with no row kept; ``samples`` reads the lines back for whoever asks.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -65,6 +67,27 @@ class Pause:
 
 PAUSE: Final = Pause()
 PACE = 32  # items a builder walks between PAUSEs (the pacer decides whether to yield)
+
+
+def go_float(value: float) -> str:
+    """A sample value as Go (and generate_latest) writes it: 1.0, 1.5e+06, +Inf, NaN."""
+    if type(value) is int and -1_000_000 < value < 1_000_000:
+        return f"{value}.0"  # the common case, without float repr
+    d = float(value)
+    s = repr(d)
+    dot = s.find(".")
+    if 0 < dot < 7:  # the next most common: as Python writes it (no inf, nan or big number)
+        return s
+    if d == math.inf:
+        return "+Inf"
+    if d == -math.inf:
+        return "-Inf"
+    if d != d:
+        return "NaN"
+    if d > 0 and dot > 6:  # Go switches to exponents sooner than Python
+        mantissa = f"{s[0]}.{s[1:dot]}{s[dot + 1 :]}".rstrip("0.")
+        return f"{mantissa}e+{dot - 1:02d}"
+    return s
 
 
 def escape_value(value: str) -> str:
@@ -130,31 +153,49 @@ class SharedLabels:
 Row = tuple[Any, ...]
 
 
-class RowGauge(GaugeMetricFamily):
+class _Lines:
+    """Finished text lines of a row family: ``name``, ``sample_suffix`` and ``lines`` come
+    from the family it is mixed into."""
+
+    name: str
+    sample_suffix: str
+    lines: list[str]
+
+    def line_prefix(self, head: str) -> str:
+        """What a line starts with: the sample name, ``{`` and ``head``, the family's own
+        labels as text, each followed by a comma (``kind="video",``), or empty. A builder
+        writes ``f"{prefix}{shared}}} {go_float(value)}\\n"`` with a ``SharedLabels`` text: the
+        whole line in one step, no row kept."""
+        return f"{self.name}{self.sample_suffix}{{{head}"
+
+    def add_text(self, head: str, shared: str, value: float) -> None:
+        """One line from its parts (builders of many lines inline this with a prefix)."""
+        self.lines.append(f"{self.line_prefix(head)}{shared}}} {go_float(value)}\n")
+
+
+class RowGauge(_Lines, GaugeMetricFamily):
     """A gauge family whose samples are rows until someone asks for Samples."""
 
     rows: list[Row]
-    texts: list[tuple[str, str, float]]  # written after the rows
+    lines: list[str]  # finished text lines, written after the rows
 
     def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
-        self.rows, self.texts = [], []
+        self.rows, self.lines = [], []
         super().__init__(name, documentation, labels=labels)
 
     def add_metric(self, labels: Sequence[str], value: float, timestamp: Any = None) -> None:
         self.rows.append((*labels, value))
-
-    def add_text(self, head: str, shared: str, value: float) -> None:
-        """A text row: ``head`` is the family's own labels as text, each followed by a comma
-        (``kind="video",``) or empty, ``shared`` a ``SharedLabels`` text."""
-        self.texts.append((head, shared, value))
 
     @property
     def samples(self) -> list[Sample]:
         names, sample_name = self._labelnames, self.name + self.sample_suffix
         samples = [Sample(sample_name, dict(zip(names, row[:-1], strict=True)), row[-1], None,
                           None) for row in self.rows]  # fmt: skip
-        samples.extend(Sample(sample_name, parse_labels(head + shared), value, None, None)
-                       for head, shared, value in self.texts)  # fmt: skip
+        start = len(sample_name) + 1
+        for line in self.lines:  # read back: only tests ask for Samples
+            labels, _, value = line.rstrip("\n").rpartition(" ")
+            samples.append(Sample(sample_name, parse_labels(labels[start:-1]), float(value),
+                                  None, None))  # fmt: skip
         return samples
 
     @samples.setter
@@ -165,17 +206,16 @@ class RowGauge(GaugeMetricFamily):
     sample_suffix = ""
 
 
-class RowCounter(CounterMetricFamily):
+class RowCounter(_Lines, CounterMetricFamily):
     """A counter family whose samples are rows (written as ``name_total``)."""
 
     rows: list[Row]
-    texts: list[tuple[str, str, float]]
+    lines: list[str]
     sample_suffix = "_total"
     samples = RowGauge.samples
-    add_text = RowGauge.add_text
 
     def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
-        self.rows, self.texts = [], []
+        self.rows, self.lines = [], []
         super().__init__(name, documentation, labels=labels)
 
     def add_metric(

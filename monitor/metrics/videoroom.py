@@ -104,7 +104,8 @@ class VideoRoomCollector(Collector):
     def _publishers(self) -> Iterator[Metric | Pause]:
         info, publishing = PUBLISHER_INFO.new(), PUBLISHING.new()
         show_display = self.expose_display()
-        add_info, add_publishing = info.texts.append, publishing.texts.append
+        add_info, add_publishing = info.lines.append, publishing.lines.append
+        info_prefix, publishing_prefix = info.line_prefix(""), publishing.line_prefix("")
         shared = self.shared
         shared.walk(sum(len(server.publishers) for server in self.state.servers.values()))
         for name, server in sorted(self.state.servers.items()):
@@ -115,6 +116,7 @@ class VideoRoomCollector(Collector):
                     yield PAUSE
                 labels = shared.text((publisher.publisher_id, publisher.room, name))
                 display = (publisher.display or "")[:DISPLAY_MAX] if show_display else ""
-                add_info((f'display="{escape_value(display)}",', labels, 1))
-                add_publishing(("", labels, int(publisher.publishing)))
+                add_info(f'{info_prefix}display="{escape_value(display)}",{labels}}} 1.0\n')
+                add_publishing(f"{publishing_prefix}{labels}}} "
+                               f"{'1.0' if publisher.publishing else '0.0'}\n")  # fmt: skip
         yield from (info, publishing)
