@@ -79,7 +79,7 @@ class BitrateCollector(Collector):
             bitrate.lines.append, received.lines.append, over.lines.append
         )  # fmt: skip
         shared = self.shared
-        shared.walk(sum(len(server.publishers) for server in self.state.servers.values()))
+        shared.walk(self.state.publisher_count())
         text, media_of = shared.text, self.signal.handles.get
         audio_rate, video_rate = (bitrate.line_prefix(KIND_HEADS[k]) for k in KINDS)
         audio_bytes, video_bytes = (received.line_prefix(KIND_HEADS[k]) for k in KINDS)

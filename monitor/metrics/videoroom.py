@@ -107,7 +107,7 @@ class VideoRoomCollector(Collector):
         add_info, add_publishing = info.lines.append, publishing.lines.append
         info_prefix, publishing_prefix = info.line_prefix(""), publishing.line_prefix("")
         shared = self.shared
-        shared.walk(sum(len(server.publishers) for server in self.state.servers.values()))
+        shared.walk(self.state.publisher_count())
         for name, server in sorted(self.state.servers.items()):
             if not server.rooms and not server.configured:
                 continue

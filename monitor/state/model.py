@@ -132,6 +132,10 @@ class Server:
             handle.plugin = plugin
             counts[plugin] = counts.get(plugin, 0) + 1
 
+    def count_plugin(self, handle: Handle) -> None:
+        """A handle now tracked: counted under its plugin (None until it is known)."""
+        _count(self.plugin_handles, handle.plugin, 1)
+
     def forget_plugin(self, handle: Handle) -> None:
         """The handle is no longer tracked: no longer counted."""
         _count(self.plugin_handles, handle.plugin, -1)

@@ -103,7 +103,7 @@ class Ops:
         handle = Handle(session_id, handle_id, None, opaque_id, now, since=now)
         session.handles[handle_id] = handle
         server.handle_count += 1
-        server.plugin_handles[None] = server.plugin_handles.get(None, 0) + 1
+        server.count_plugin(handle)
         self.state.handle_count += 1
         return handle
 
@@ -274,8 +274,7 @@ class Ops:
             return None
         publisher = server.publishers.get((room_id, publisher_id))
         if publisher is None:
-            total = sum(len(s.publishers) for s in self.state.servers.values())
-            if total >= self.state.limits.max_tracked_publishers:
+            if self.state.publisher_count() >= self.state.limits.max_tracked_publishers:
                 self.refuse("publisher", server, (room_id, publisher_id))
                 return None
             publisher = Publisher(room_id, publisher_id, None, now, joined_at=now)

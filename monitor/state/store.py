@@ -206,12 +206,15 @@ class State:
 
     # --- views for metrics and the API -----------------------------------------------------
 
+    def publisher_count(self) -> int:
+        return sum(len(s.publishers) for s in self.servers.values())
+
     def tracked(self) -> dict[str, int]:
         servers = self.servers.values()
         return {
             "sessions": sum(len(s.sessions) for s in servers),
             "handles": self.handle_count,
-            "publishers": sum(len(s.publishers) for s in servers),
+            "publishers": self.publisher_count(),
             "subscribers": sum(len(s.subscribers) for s in servers),
             "rooms": sum(len(s.rooms) for s in servers),
         }
