@@ -78,8 +78,8 @@ async def run(args: argparse.Namespace, server: Server) -> dict[str, float]:
             async with http.post(server.url, data=body) as reply:
                 answer = await reply.json()
             acks.append((time.perf_counter() - began) * 1000)
-            if reply.status != 200 or answer.get("rejected"):
-                raise RuntimeError(f"refused: {reply.status} {answer}")
+            if reply.status != 200 or answer.get("rejected") or answer.get("duplicate"):
+                raise RuntimeError(f"refused or not applied: {reply.status} {answer}")
             sent += count
             if sent >= next_mark:
                 marks.append((sent, rss_mb(server)))

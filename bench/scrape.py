@@ -62,8 +62,8 @@ async def post_all(http: aiohttp.ClientSession, server: Server, items: list[dict
     for body in batches(items):
         async with http.post(server.url, data=body) as reply:
             answer = await reply.json()
-            if reply.status != 200 or answer["rejected"]:
-                raise RuntimeError(f"load refused: {reply.status} {answer}")
+            if reply.status != 200 or answer["rejected"] or answer.get("duplicate"):
+                raise RuntimeError(f"load refused or not applied: {reply.status} {answer}")
             count += answer["accepted"]
     return count
 

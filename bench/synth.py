@@ -56,6 +56,8 @@ class Rewriter:
     def event(self, item: dict[str, Any]) -> dict[str, Any]:
         out = copying.deepcopy(item)
         out["emitter"] = EMITTER
+        if isinstance(out.get("timestamp"), int):  # Janus's µs timestamps: no two bodies alike
+            out["timestamp"] += self.base // ID_STRIDE
         for key in ("session_id", "handle_id"):
             if key in out:
                 out[key] = self.new_id(out[key])
@@ -107,11 +109,20 @@ class Copier:
                       if isinstance(data := (item.get("event") or {}).get("data"), dict)
                       and isinstance(data.get("room"), int)}  # fmt: skip
         self.lines = [orjson.dumps({**item, "emitter": EMITTER}) for item in self.events]
+        self.stamps = [item.get("timestamp") for item in self.events]
+        # Copies of an event with no ids differ by their time alone. Copy n is shifted by n
+        # times more than the capture lasts, so that no two copies' events, and no two bodies,
+        # are alike (the daemon answers a body it saw within duplicate_window from memory).
+        known = [stamp for stamp in self.stamps if isinstance(stamp, int)]
+        self.shift = max(known) - min(known) + 1_000_000 if known else 0
 
     def copy(self, number: int) -> list[bytes]:
         base = (number + 1) * ID_STRIDE
         out = []
-        for line in self.lines:
+        for line, stamp in zip(self.lines, self.stamps, strict=True):
+            if isinstance(stamp, int):
+                moved = stamp + number * self.shift
+                line = line.replace(b'"timestamp":%d' % stamp, b'"timestamp":%d' % moved)
             for ordinal, old in enumerate(self.ids):
                 line = line.replace(str(old).encode(), str(base + ordinal).encode())
             for room in self.rooms:

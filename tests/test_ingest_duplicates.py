@@ -46,6 +46,34 @@ def test_the_guard_holds_at_most_its_bound() -> None:
     assert guard.seen(digests[3], 4.0, 60.0) == {"accepted": 3}
 
 
+def test_a_steady_stream_keeps_exactly_the_window() -> None:
+    """Bodies arriving for many windows: the guard finds every one of the last window, none
+    older, and its arrival times do not pile up."""
+    guard = DuplicateBatches()
+    digests = [guard.digest(str(n).encode(), None) for n in range(20_000)]
+    for n, digest in enumerate(digests):
+        now = n / 4  # exact in binary: the window's edge is where the test says
+        assert guard.seen(digest, now, 25.0) is None
+        guard.remember(digest, now, {"accepted": n % 3, "rejected": 0})
+    now = 19_999 / 4
+    assert len(guard) == 100  # arrived less than 25 s before the last: 19 900 to 19 999
+    assert guard.seen(digests[19_900], now, 25.0) == {"accepted": 19_900 % 3, "rejected": 0}
+    assert guard.seen(digests[19_899], now, 25.0) is None
+    assert len(guard._times) - guard._oldest == len(guard) and len(guard._times) < 4096
+
+
+def test_answers_alike_are_one_object_and_answers_with_errors_their_own() -> None:
+    """Error-free answers with the same counts share one dict; an answer with errors is kept."""
+    guard = DuplicateBatches()
+    one, two, three = (guard.digest(bytes([n]), None) for n in range(3))
+    guard.remember(one, 1.0, {"accepted": 100, "rejected": 0})
+    guard.remember(two, 1.0, {"accepted": 100, "rejected": 0})
+    errors = {"accepted": 1, "rejected": 1, "errors": [{"index": 1, "error": "bad"}]}
+    guard.remember(three, 1.0, errors)
+    assert guard.seen(one, 2.0, 60.0) is guard.seen(two, 2.0, 60.0)
+    assert guard.seen(three, 2.0, 60.0) == errors
+
+
 async def test_a_resent_batch_is_answered_as_before_and_counted_once() -> None:
     """The same body twice: the second answer repeats the first with duplicate true, the events
     are counted once and the resend once under duplicate_batch; a new body is applied."""

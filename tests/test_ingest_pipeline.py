@@ -1,16 +1,22 @@
-"""monitor.ingest.pipeline's counting: events per emitter and type, and their lag."""
+"""monitor.ingest.pipeline: counting events per emitter and type and their lag, and what
+commit does with bodies left pending."""
 
 from __future__ import annotations
 
 from bisect import bisect_left
+from typing import NoReturn
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from monitor.decode import batch
 from monitor.decode.records import TYPE_LABELS, UNKNOWN_TYPE_LABEL, Event, UnknownEvent
-from monitor.ingest.pipeline import count_events
+from monitor.ingest.pipeline import Pipeline, count_events
+from monitor.state import State
 from monitor.telemetry import Telemetry
+from tests.conftest import capture_daemon_logs, log_lines
 
 WALL_US = 1_700_000_000_000_000
 
@@ -56,3 +62,29 @@ def test_counts_and_lags_match_counting_each_event(events: list[Event]) -> None:
     for emitter, histogram in single.event_lag.items():
         assert batched.event_lag[emitter].counts == histogram.counts
         assert batched.event_lag[emitter].total == pytest.approx(histogram.total, rel=1e-12)
+
+
+def test_a_pending_body_lost_to_a_decoder_bug_is_counted_and_spares_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stats body answered as accepted whose decoder then fails is logged with its
+    traceback and counted as internal_error; the batch's other events are applied."""
+    raw = capture_daemon_logs(monkeypatch)
+    session = {"emitter": "janus-a", "type": 1, "timestamp": 1, "session_id": 2,
+               "event": {"name": "created"}}  # fmt: skip
+    stats = {"emitter": "janus-a", "type": 32, "subtype": 3, "timestamp": 2, "session_id": 2,
+             "handle_id": 3, "event": {"mid": "0", "media": "video"}}  # fmt: skip
+
+    def broken(body: object, subtype: int, notes: object) -> NoReturn:
+        raise RuntimeError("decoder bug")
+
+    monkeypatch.setattr(batch, "decode_media", broken)
+    telemetry = Telemetry()
+    pipeline = Pipeline(State(), telemetry)
+    result = pipeline.ingest_body(orjson.dumps([session, stats]))
+    assert (result.accepted, result.rejected, result.pending) == (2, 0, 1)
+    pipeline.commit(result)
+    assert telemetry.events_rejected.get("internal_error") == 1
+    assert telemetry.events_received == {("janus-a", "session"): 1}
+    [line] = [line for line in log_lines(raw) if line["event"] == "event_decode_failed"]
+    assert line["type"] == "media" and "decoder bug" in line["exception"]

@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from monitor import logs
-from monitor.decode.batch import decode_batch
+from monitor.decode.batch import decode_batch, decode_pending
 from monitor.decode.events import decode_event
 from monitor.decode.fields import DecodeError, DecodeNotes
 from monitor.decode.records import TYPE_LABELS, UNKNOWN_TYPE_LABEL, Event
@@ -44,6 +44,7 @@ class BatchResult:
     emitters: set[str] = field(default_factory=set)
     events: list[Event] = field(default_factory=list)  # accepted, waiting for commit
     notes: DecodeNotes = field(default_factory=DecodeNotes)
+    pending: int = 0  # events whose bodies are decoded at commit (decode.batch.PendingMedia)
 
     def as_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"accepted": self.accepted, "rejected": self.rejected}
@@ -79,8 +80,8 @@ class Pipeline:
         if len(data) <= MAX_VALUES:  # longer ones are counted before they are parsed
             clean = decode_batch(data)
             if clean is not None and len(clean[0]) <= MAX_ITEMS:
-                events, notes = clean
-                result = BatchResult(notes=notes)
+                events, notes, pending = clean
+                result = BatchResult(notes=notes, pending=pending)
                 self._keep(result, enumerate(events))
                 return result
         return self.ingest(parse_items(data))
@@ -151,15 +152,12 @@ class Pipeline:
     def commit(self, result: BatchResult) -> None:
         """Apply accepted events to state, in order, and count them."""
         stats = self.telemetry
+        if result.pending:
+            result.pending = 0
+            # Answered as accepted, then lost to a decoder bug: counted as our error.
+            self._lost("event_decode_failed", decode_pending(result.events, result.notes))
         failed = self.state.apply_all(result.events, self.monotonic())
-        for event, error in failed:
-            log.error(
-                "event_apply_failed",
-                server=event.emitter,
-                type=event.type_label,
-                exc_info=(type(error), error, error.__traceback__),
-            )
-            stats.reject("internal_error")
+        self._lost("event_apply_failed", failed)
         events = result.events
         if failed:
             skip = {id(event) for event, _ in failed}
@@ -169,6 +167,16 @@ class Pipeline:
         for what, count in result.notes.unknown.items():
             unknown[what] = unknown.get(what, 0) + count
         result.events = []
+
+    def _lost(self, what: str, failed: list[tuple[Event, Exception]]) -> None:
+        for event, error in failed:
+            log.error(
+                what,
+                server=event.emitter,
+                type=event.type_label,
+                exc_info=(type(error), error, error.__traceback__),
+            )
+            self.telemetry.reject("internal_error")
 
     def _reject(self, result: BatchResult, index: int, reason: str, message: str) -> None:
         result.rejected += 1
