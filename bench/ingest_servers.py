@@ -180,17 +180,23 @@ def baseline_server(tmp: Path, where: Path, commit: str, taken: set[int]) -> Ser
     )
 
 
-def make_servers(tmp: Path) -> tuple[Server, Server, Server]:
-    python = sys.executable
-    bare_port = free_port()
-    bare = Server(
+def bare_server(tmp: Path) -> Server:
+    """The reference: aiohttp + orjson and nothing else (``bench.bare_receiver``)."""
+    port = free_port()
+    return Server(
         "bare aiohttp+orjson",
-        [python, "-m", "bench.bare_receiver", "--port", str(bare_port), "--path", WEBHOOK_PATH],
-        bare_port,
+        [sys.executable, "-m", "bench.bare_receiver", "--port", str(port), "--path", WEBHOOK_PATH],
+        port,
         tmp / "bare.out",
         tmp / "bare.err",
         check_accepted=False,
     )
+
+
+def make_servers(tmp: Path) -> tuple[Server, Server, Server]:
+    python = sys.executable
+    bare = bare_server(tmp)
+    bare_port = bare.port
     servers: list[Server] = []
     for name, level, fmt, keep_stdout in (
         ("daemon", "warning", "json", True),
@@ -226,10 +232,13 @@ def daemon_server(
     return Server(name, command, port, None, tmp / f"{name}.err", check_accepted=check_accepted)
 
 
-def against_daemon(name: str, run: Callable[[Server], Coroutine[Any, Any, T]]) -> T:
-    """``run`` against a daemon of its own (``daemon_server``), stopped afterwards."""
+def against_daemon(
+    name: str, run: Callable[[Server], Coroutine[Any, Any, T]], *, bare: bool = False
+) -> T:
+    """``run`` against a daemon of its own (``daemon_server``), or with ``bare`` against the
+    bare receiver, stopped afterwards."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
-        server = daemon_server(Path(tmp), name)
+        server = bare_server(Path(tmp)) if bare else daemon_server(Path(tmp), name)
         server.start()
         try:
             server.wait_ready()

@@ -9,6 +9,10 @@ are interleaved, so sessions, handles, rooms and publishers come and go all alon
 Printed: events/s reached, ack p50/p99/max, the daemon's RSS after 100 k events and at the
 end (and after an idle pause), tracked state at the end. Target (issue 18 f): RSS at the end
 within 10% of RSS after 100 k events, and tracked state back to 0.
+
+The reference runs first, in the same run: the same client, bodies and pacing against the
+bare receiver (aiohttp + orjson), for ``--reference-events``. Its acks are the floor this
+machine's client, loopback and event loop put under any receiver's.
 """
 
 from __future__ import annotations
@@ -62,29 +66,56 @@ async def tracked(http: aiohttp.ClientSession, server: Server) -> dict[str, floa
     return out
 
 
+async def send_paced(
+    http: aiohttp.ClientSession,
+    server: Server,
+    events: int,
+    rate: float,
+    marks: list[tuple[int, float]] | None = None,
+) -> tuple[list[float], int, float]:
+    """Every body at its due time (open loop); the ack times in ms, events sent, seconds.
+    With ``marks``, the server's RSS is noted every 100 k events."""
+    acks: list[float] = []
+    started = time.perf_counter()
+    sent, next_mark = 0, 100_000
+    for count, body in bodies(events):
+        due = started + sent / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        began = time.perf_counter()
+        async with http.post(server.url, data=body) as reply:
+            answer = await reply.json()
+        acks.append((time.perf_counter() - began) * 1000)
+        if reply.status != 200 or answer.get("rejected") or answer.get("duplicate"):
+            raise RuntimeError(f"refused or not applied: {reply.status} {answer}")
+        sent += count
+        if marks is not None and sent >= next_mark:
+            marks.append((sent, rss_mb(server)))
+            next_mark += 100_000
+    return acks, sent, time.perf_counter() - started
+
+
+def ack_figures(acks: list[float]) -> dict[str, float]:
+    ordered = sorted(acks)
+    return {
+        "ack_p50_ms": percentile(ordered, 0.5),
+        "ack_p99_ms": percentile(ordered, 0.99),
+        "ack_max_ms": ordered[-1],
+    }
+
+
+async def reference(args: argparse.Namespace, server: Server) -> dict[str, float]:
+    async with aiohttp.ClientSession() as http:
+        acks, sent, elapsed = await send_paced(http, server, args.reference_events, args.rate)
+    return {"events": sent, "events_per_s": sent / elapsed, **ack_figures(acks)}
+
+
 async def run(args: argparse.Namespace, server: Server) -> dict[str, float]:
     figures: dict[str, float] = {"rss_start_mb": rss_mb(server)}
-    acks: list[float] = []
     marks: list[tuple[int, float]] = []
     async with aiohttp.ClientSession() as http:
-        started = time.perf_counter()
-        sent, next_mark = 0, 100_000
-        for count, body in bodies(args.events):
-            due = started + sent / args.rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            began = time.perf_counter()
-            async with http.post(server.url, data=body) as reply:
-                answer = await reply.json()
-            acks.append((time.perf_counter() - began) * 1000)
-            if reply.status != 200 or answer.get("rejected") or answer.get("duplicate"):
-                raise RuntimeError(f"refused or not applied: {reply.status} {answer}")
-            sent += count
-            if sent >= next_mark:
-                marks.append((sent, rss_mb(server)))
-                next_mark += 100_000
-        elapsed = time.perf_counter() - started
+        acks, sent, elapsed = await send_paced(http, server, args.events, args.rate, marks)
         figures["events"] = sent
         figures["events_per_s"] = sent / elapsed
         figures["rss_100k_mb"] = marks[0][1] if marks else rss_mb(server)  # a short run
@@ -92,10 +123,7 @@ async def run(args: argparse.Namespace, server: Server) -> dict[str, float]:
         await asyncio.sleep(args.idle)
         figures["rss_idle_mb"] = rss_mb(server)
         state = await tracked(http, server)
-    ordered = sorted(acks)
-    figures["ack_p50_ms"] = percentile(ordered, 0.5)
-    figures["ack_p99_ms"] = percentile(ordered, 0.99)
-    figures["ack_max_ms"] = ordered[-1]
+    figures.update(ack_figures(acks))
     print("RSS by events sent: " + ", ".join(f"{n // 1000}k {mb:.0f} MB" for n, mb in marks))
     print(f"tracked at the end: {state}")
     figures["tracked_end"] = sum(state.get(k, 0) for k in ("sessions", "handles", "publishers"))
@@ -107,9 +135,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--rate", type=float, default=20_000.0, help="events per second")
     parser.add_argument("--idle", type=float, default=20.0, help="seconds idle after the replay")
+    parser.add_argument("--reference-events", type=int, default=600_000,
+                        help="events sent to the bare receiver first (0: none)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.reference_events:
+        bare = against_daemon("replay-bare", partial(reference, args), bare=True)
+        print(f"reference, bare aiohttp+orjson: {bare['events']:,.0f} events at "
+              f"{bare['events_per_s']:,.0f} events/s; ack p50 {bare['ack_p50_ms']:.2f} ms, "
+              f"p99 {bare['ack_p99_ms']:.2f} ms, max {bare['ack_max_ms']:.1f} ms")  # fmt: skip
     figures = against_daemon("replay", partial(run, args))
-    print(f"{figures['events']:,.0f} events in at {figures['events_per_s']:,.0f} events/s "
+    print(f"janus-monitor: {figures['events']:,.0f} events in at "
+          f"{figures['events_per_s']:,.0f} events/s "
           f"(asked {args.rate:,.0f}); ack p50 {figures['ack_p50_ms']:.2f} ms, "
           f"p99 {figures['ack_p99_ms']:.2f} ms, max {figures['ack_max_ms']:.1f} ms")  # fmt: skip
     print(f"RSS: {figures['rss_start_mb']:.0f} MB at start, {figures['rss_100k_mb']:.0f} MB "
