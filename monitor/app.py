@@ -34,7 +34,7 @@ from monitor.janus.wire import Observer, RequestRecord
 from monitor.logs import configure_logging
 from monitor.memory import CHECK_INTERVAL, FrozenHeap
 from monitor.metrics import Collector, build_registry, collectors
-from monitor.metrics.exposition import render
+from monitor.metrics.exposition import render_chunks
 from monitor.pacing import Pacer
 from monitor.polling.schedule import Polling
 from monitor.readiness import Readiness
@@ -318,7 +318,7 @@ def build_app(runtime: Runtime) -> web.Application:
     app[web_keys.CONFIG] = runtime.live
     app[web_keys.REGISTRY] = runtime.registry
     members = runtime.collectors
-    app[web_keys.METRICS] = lambda: render(members)
+    app[web_keys.METRICS] = lambda: render_chunks(members)
     app[web_keys.READINESS] = runtime.readiness
     app[web_keys.RELOAD] = runtime.reload_answer
     app[web_keys.SIGNALS] = runtime.signals

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from monitor.config import ConfigError, load_config
+from monitor.metrics.exposition import render_now
+from monitor.web.endpoints import pieces
 from tests.conftest import Daemon, body_paths, make_config, run_daemon, sample
 from tests.fakes import serve_fake_admin
 
@@ -261,3 +263,27 @@ async def test_a_reload_that_changes_amqp_keeps_the_running_broker_settings(tmp_
         assert (status, answer) == (200, {"status": "reloaded", "needs_restart": ["amqp"]})
         assert daemon.runtime.config.amqp is not None
         assert daemon.runtime.config.amqp.shards == 2
+
+
+async def test_metrics_is_sent_in_pieces_that_add_up_to_the_rendering(daemon: Daemon) -> None:
+    """GET /metrics streams the rendering with its exact Content-Length; HEAD sends no body."""
+    for path in body_paths("10-media"):
+        await daemon.post_events(path.read_bytes())
+    async with daemon.http.get(daemon.url("/metrics")) as response:
+        body = await response.read()
+        assert response.status == 200 and response.content_type == "text/plain"
+        assert response.content_length == len(body) > 10_000
+    state_lines = [line for line in render_now(daemon.runtime.collectors).splitlines()
+                   if line.startswith((b"janus_monitor_tracked", b"janus_videoroom"))]  # fmt: skip
+    assert len(state_lines) > 5 and set(state_lines) <= set(body.splitlines())
+    async with daemon.http.head(daemon.url("/metrics")) as response:
+        assert response.status == 200 and await response.read() == b""
+
+
+def test_pieces_join_small_chunks_and_keep_every_byte() -> None:
+    """Chunks are joined into pieces of at least the size (the last may be smaller), in order."""
+    chunks = [bytes([n % 256]) * (n * 37 % 5000) for n in range(400)]
+    out = list(pieces(chunks, 16_384))
+    assert b"".join(out) == b"".join(chunks)
+    assert all(len(piece) >= 16_384 for piece in out[:-1])
+    assert list(pieces([], 16_384)) == []

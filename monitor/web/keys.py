@@ -16,8 +16,8 @@ from monitor.state import State
 STATE = web.AppKey("web_state", State)
 CONFIG = web.AppKey("web_config", LiveConfig)
 REGISTRY = web.AppKey("web_registry", CollectorRegistry)
-METRICS: web.AppKey[Callable[[], Awaitable[bytes]]] = web.AppKey("web_metrics")
-"""/metrics text, rendered paced on the loop (monitor.metrics.exposition)."""
+METRICS: web.AppKey[Callable[[], Awaitable[list[bytes]]]] = web.AppKey("web_metrics")
+"""/metrics text in pieces, rendered paced on the loop (monitor.metrics.exposition)."""
 READINESS = web.AppKey("web_readiness", Readiness)
 SIGNALS = web.AppKey("web_signals", Signals)
 AUDIT = web.AppKey("web_audit", AuditLog)
