@@ -12,7 +12,7 @@ from monitor.config import Config
 from monitor.janus.errors import PluginError
 from monitor.remediation.audit import AuditLog
 from monitor.remediation.executor import Remediator
-from monitor.remediation.policy import Decision, Ladders, decide
+from monitor.remediation.policy import PACE, Decision, Ladder, Ladders, decide
 from monitor.signals import Signals
 from monitor.state import RemovalHooks, Router, State, membership_table
 from monitor.telemetry import Telemetry
@@ -234,3 +234,14 @@ async def test_a_restarted_daemon_keeps_and_shows_the_audit(tmp_path: Path) -> N
     assert [e["step"] for e in second.recent] == ["cap_bitrate"]
     await second.write({"server": SERVER, "step": "kick", "outcome": "applied"})
     assert [e["step"] for e in audited(path)] == ["cap_bitrate", "kick"]
+
+
+def test_ladders_of_publishers_that_left_are_dropped_with_pauses_between() -> None:
+    """forget_gone drops every ladder whose publisher is gone, and lets the loop go every
+    PACE ladders instead of walking 10 k in one go."""
+    ladders = Ladders()
+    for n in range(100):
+        ladders.by_publisher[(SERVER, "1234", str(n))] = Ladder()
+    pauses = list(ladders.forget_gone(State(targets=(SERVER,))))
+    assert pauses == [None] * (100 // PACE)
+    assert ladders.by_publisher == {}

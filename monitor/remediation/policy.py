@@ -63,11 +63,15 @@ class Ladders:
 
     by_publisher: dict[PublisherRef, Ladder] = field(default_factory=dict)
 
-    def forget_gone(self, state: State) -> None:
-        for ref in list(self.by_publisher):
+    def forget_gone(self, state: State) -> Iterator[None]:
+        """Drops the ladders of publishers that left, with a None every PACE ladders (10 k
+        publishers over a cap are 10 k ladders: 3 ms in one go)."""
+        for n, ref in enumerate(list(self.by_publisher), 1):
+            if not n % PACE:
+                yield None
             server = state.servers.get(ref[0])
             if server is None or (ref[1], ref[2]) not in server.publishers:
-                del self.by_publisher[ref]
+                self.by_publisher.pop(ref, None)
 
 
 @lru_cache(maxsize=16)
@@ -114,19 +118,19 @@ def decide_paced(
     rules = config.remediation.over_bitrate
     if config.remediation.mode == "off":
         return
-    ladders.forget_gone(state)
+    yield from ladders.forget_gone(state)
     exempt_rooms = set(rules.exempt_rooms)
     exempt_display = _pattern(rules.exempt_display_regex) if rules.exempt_display_regex else None
     for target in config.targets:
         server = state.servers.get(target.name)
         if server is None:
             continue
-        for n, ((room_id, publisher_id), publisher) in enumerate(
-            list(server.publishers.items()), 1
-        ):
+        # A snapshot of the keys: of items, it was 10 k tuples made in one go.
+        for n, (room_id, publisher_id) in enumerate(list(server.publishers), 1):
             if not n % PACE:
                 yield None
-            if (room_id, publisher_id) not in server.publishers:
+            publisher = server.publishers.get((room_id, publisher_id))
+            if publisher is None:
                 continue  # gone while the walk let ingest run
             ref = (server.name, room_id, publisher_id)
             ladder = ladders.by_publisher.get(ref)
