@@ -122,6 +122,9 @@ def _bounded(value: Any, where: str) -> None:
     elif isinstance(value, TransportEvent):
         for name in ("transport", "connection_id", "name", "admin_api"):
             _bounded(getattr(value, name), f"{where}.{name}")
+    elif isinstance(value, Event):
+        for name in Event.__struct_fields__:
+            _bounded(getattr(value, name), f"{where}.Event.{name}")
     elif dataclasses.is_dataclass(value):
         for f in dataclasses.fields(value):
             _bounded(getattr(value, f.name), f"{where}.{type(value).__name__}.{f.name}")

@@ -16,7 +16,7 @@ builds their records after the answer, with the same decoder and notes as the pe
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import msgspec
 
@@ -24,14 +24,18 @@ from monitor.decode.events import DECODERS, decode_media
 from monitor.decode.fields import INT_MIN, MAX_ID_CHARS, DecodeNotes, read_text
 from monitor.decode.records import Body, Event
 
+_NO_BODY: Any = object()
+
 _Int = Annotated[int, msgspec.Meta(ge=INT_MIN, le=2**63 - 1)]
 """msgspec reads integers of any size; past 64 bits orjson reads floats, which are refused.
 msgspec bounds only within int64, so an id between 2**63 and INT_MAX is read item by item."""
 
 
-class _Envelope(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    # Absent fields read as decode_event reads them; an explicit null subtype or timestamp
-    # (which Janus never sends) fails here and is read on the per-item path.
+class _Envelope(Event, forbid_unknown_fields=True, gc=False):
+    """The JSON envelope, decoded as the Event it becomes (``body`` is set from ``event``).
+    Absent fields read as decode_event reads them; an explicit null subtype or timestamp
+    (which Janus never sends) fails here and is read on the per-item path."""
+
     emitter: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_CHARS)]
     type: _Int
     subtype: _Int = 0
@@ -39,6 +43,7 @@ class _Envelope(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     session_id: _Int | None = None
     handle_id: _Int | None = None
     opaque_id: str | None = None
+    body: Any = _NO_BODY  # not a Janus key: a body that has one is read item by item
     event: Any = None
 
 
@@ -94,13 +99,13 @@ def decode_batch(data: bytes | str) -> tuple[list[Event], DecodeNotes, int] | No
         return None
     envelopes = parsed if isinstance(parsed, list) else [parsed]
     notes = DecodeNotes()
-    events: list[Event] = []
     pending = 0
-    append = events.append
     decoders = DECODERS
     printable: str | None = None  # the last emitter checked: a batch has one or few
     try:
         for envelope in envelopes:
+            if envelope.body is not _NO_BODY:
+                return None  # the per-item path notes the key it does not know
             emitter = envelope.emitter
             if emitter != printable:
                 if not emitter.isprintable():
@@ -112,25 +117,14 @@ def decode_batch(data: bytes | str) -> tuple[list[Event], DecodeNotes, int] | No
             subtype = envelope.subtype
             opaque_id = envelope.opaque_id
             if opaque_id is not None:
-                opaque_id = read_text(opaque_id)
+                envelope.opaque_id = read_text(opaque_id)
             body = envelope.event
+            envelope.event = None  # what the body keeps of it, it keeps
             if envelope.type == MEDIA and _accepted_stats(subtype, body):
                 pending += 1
-                decoded: Body = PendingMedia(body)
+                envelope.body = PendingMedia(body)
             else:
-                decoded = decoder(body, subtype, notes)
-            append(
-                Event(
-                    emitter,
-                    envelope.type,
-                    subtype,
-                    envelope.timestamp,
-                    envelope.session_id,
-                    envelope.handle_id,
-                    opaque_id,
-                    decoded,
-                )
-            )
+                envelope.body = decoder(body, subtype, notes)
     except Exception:  # a refused body, or a decoder's bug: the per-item path reports it
         return None
-    return events, notes, pending
+    return cast(list[Event], envelopes), notes, pending  # each _Envelope is its Event

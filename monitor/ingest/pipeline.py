@@ -82,7 +82,11 @@ class Pipeline:
             if clean is not None and len(clean[0]) <= MAX_ITEMS:
                 events, notes, pending = clean
                 result = BatchResult(notes=notes, pending=pending)
-                self._keep(result, enumerate(events))
+                emitters = set(map(_EMITTER_OF, events))
+                if len(emitters) == 1 and self._admits(result, 0, events[0].emitter):
+                    result.events, result.accepted = events, len(events)  # one emitter, asked once
+                else:
+                    self._keep(result, enumerate(events))
                 return result
         return self.ingest(parse_items(data))
 
