@@ -75,13 +75,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="janus-monitor-fleet-"))
     broker = RabbitBroker(tmp / "rabbitmq")
     janus: list[JanusLabConfig] = []
-    for name in JANUS_NAMES:
-        http, admin, ws = free_ports(3)
+    # Every port in one go: separate calls can repeat a port just given back, and the daemons
+    # listen before the Janus start.
+    taken = free_ports(3 * len(JANUS_NAMES) + 2)
+    for i, name in enumerate(JANUS_NAMES):
+        http, admin, ws = taken[3 * i : 3 * i + 3]
         amqp = LabAmqp(port=broker.port, username="janus", password="janus-secret",
                        exchange=EXCHANGE, route_key=name, heartbeat=10)  # fmt: skip
         janus.append(JanusLabConfig(server_name=name, http_port=http, admin_port=admin,
                                     ws_port=ws, evh_amqp=amqp))  # fmt: skip
-    ports = free_ports(2)
+    ports = taken[-2:]
     daemons: dict[int, subprocess.Popen[bytes]] = {}
     processes: list[JanusProcess] = []
     try:

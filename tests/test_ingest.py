@@ -368,6 +368,13 @@ async def test_unknown_emitters_are_bounded() -> None:
             "stranger-1": False,
             "stranger-2": False,
         }
+        # A whole batch from one refused emitter: each item refused once.
+        before = await daemon.metrics()
+        lone = [_with_emitter(event, "stranger-4")] * 3
+        status, answer, _ = await daemon.post_events(json.dumps(lone).encode())
+        assert (status, answer["accepted"], answer["rejected"]) == (200, 0, 3)
+        assert [error["index"] for error in answer["errors"]] == [0, 1, 2]
+        assert rejected_delta(before, await daemon.metrics()) == {"unknown_emitter_limit": 3}
         # The configured target still gets a whole scenario through.
         for body in bodies("00-startup"):
             status, answer, _ = await daemon.post_events(body)

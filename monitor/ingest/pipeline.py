@@ -83,9 +83,10 @@ class Pipeline:
                 events, notes, pending = clean
                 result = BatchResult(notes=notes, pending=pending)
                 emitters = set(map(_EMITTER_OF, events))
-                if len(emitters) == 1 and self._admits(result, 0, events[0].emitter):
-                    result.events, result.accepted = events, len(events)  # one emitter, asked once
-                else:
+                if len(emitters) == 1 and self.state.admit(events[0].emitter, self.monotonic()):
+                    result.emitters = emitters  # one emitter, admitted: asked once
+                    result.events, result.accepted = events, len(events)
+                else:  # a refusal is counted per item
                     self._keep(result, enumerate(events))
                 return result
         return self.ingest(parse_items(data))

@@ -38,8 +38,10 @@ ADMIN_SECRET = "fleet-admin-secret"
 JANUS_NAMES = ("janus-a", "janus-b")
 
 
-def janus_config(name: str, broker: RabbitBroker, exchange: str) -> JanusLabConfig:
-    http_port, admin_port, ws_port = free_ports(3)
+def janus_config(
+    name: str, broker: RabbitBroker, exchange: str, ports: list[int]
+) -> JanusLabConfig:
+    http_port, admin_port, ws_port = ports
     return JanusLabConfig(
         server_name=name, admin_secret=ADMIN_SECRET, http_port=http_port,
         admin_port=admin_port, ws_port=ws_port, stats_period=1,
@@ -134,9 +136,14 @@ async def fleet(
 ) -> AsyncIterator[Fleet]:
     from lab.webrtc import Publisher
 
-    janus = [janus_config(name, rabbit, amqp_exchange) for name in JANUS_NAMES]
+    # Every port in one go: ports taken in separate calls can repeat one just given back, and
+    # the daemons listen before the Janus start (a daemon got janus-b's Admin port once).
+    ports = free_ports(3 * len(JANUS_NAMES) + 2)
+    janus = [janus_config(name, rabbit, amqp_exchange, ports[3 * i : 3 * i + 3])
+             for i, name in enumerate(JANUS_NAMES)]  # fmt: skip
     config = daemon_config(rabbit, amqp_exchange, janus, tmp_path / "actions.jsonl")
-    daemons = [DaemonProcess(f"daemon-{i}", config, tmp_path) for i in range(2)]
+    daemons = [DaemonProcess(f"daemon-{i}", config, tmp_path, port=ports[-2 + i])
+               for i in range(2)]  # fmt: skip
     processes: list[JanusProcess] = []
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(aiohttp.ClientSession())
