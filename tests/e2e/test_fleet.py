@@ -39,9 +39,10 @@ JANUS_NAMES = ("janus-a", "janus-b")
 
 
 def janus_config(
-    name: str, broker: RabbitBroker, exchange: str, ports: list[int]
+    name: str, broker: RabbitBroker, exchange: str, ports: list[int] | None = None
 ) -> JanusLabConfig:
-    http_port, admin_port, ws_port = ports
+    """A fleet Janus; ``ports`` (http, admin, ws) when the caller takes them with others'."""
+    http_port, admin_port, ws_port = ports or free_ports(3)
     return JanusLabConfig(
         server_name=name, admin_secret=ADMIN_SECRET, http_port=http_port,
         admin_port=admin_port, ws_port=ws_port, stats_period=1,

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 import lab.janus
-from lab.janus import JanusProcess
+from lab.janus import JanusProcess, free_ports
 from lab.netns import LabNetns
 from lab.rabbitmq import RabbitBroker, require_rabbitmq
 from tests.conftest import Samples, sample, unavailable
@@ -68,9 +68,10 @@ async def test_a_broker_restart_is_a_counted_gap_and_ingest_resumes(
 
     broker = RabbitBroker(tmp_path / "broker")
     await asyncio.to_thread(broker.start)
-    cfg = janus_config("janus-a", broker, EXCHANGE)
+    ports = free_ports(4)  # in one go: the daemon listens before the Janus starts
+    cfg = janus_config("janus-a", broker, EXCHANGE, ports[:3])
     config = daemon_config(broker, EXCHANGE, [cfg], tmp_path / "actions.jsonl")
-    daemon = DaemonProcess("daemon", config, tmp_path)
+    daemon = DaemonProcess("daemon", config, tmp_path, port=ports[3])
     janus = JanusProcess(cfg, binary=janus_binary)
     publisher = Publisher(cfg.janus_url, ROOM, "p", opaque_id="restart-p")
     try:

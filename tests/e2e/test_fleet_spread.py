@@ -9,6 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from lab.janus import free_ports
 from lab.rabbitmq import RabbitBroker
 from tests.conftest import Samples
 from tests.e2e.fleet import DaemonProcess, owned_by, poll_until
@@ -39,7 +40,8 @@ async def test_three_daemons_split_the_shards_and_two_take_them_back(
 ) -> None:
     """3 daemons own 3/3/2 of 8 shards; after a SIGKILL the other two own 4/4."""
     config = {"amqp": {"url": rabbit.url(), "exchange": amqp_exchange, "shards": SHARDS}}
-    daemons = [DaemonProcess(f"daemon-{i}", config, tmp_path) for i in range(3)]
+    ports = free_ports(3)  # in one go: each daemon's port is taken before any listens
+    daemons = [DaemonProcess(f"daemon-{i}", config, tmp_path, port=ports[i]) for i in range(3)]
     try:
         async with aiohttp.ClientSession() as http:
             for daemon in daemons:
