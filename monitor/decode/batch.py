@@ -20,7 +20,7 @@ from typing import Annotated, Any, cast
 
 import msgspec
 
-from monitor.decode.events import DECODERS, decode_media
+from monitor.decode.events import DECODERS, decode_media, is_stats_report
 from monitor.decode.fields import INT_MIN, MAX_ID_CHARS, DecodeNotes, read_text
 from monitor.decode.records import Body, Event
 
@@ -49,8 +49,7 @@ class _Envelope(Event, forbid_unknown_fields=True, gc=False):
 
 _DECODER = msgspec.json.Decoder(list[_Envelope] | _Envelope)
 
-MEDIA = 32
-STATS = 3
+MEDIA = 32  # the envelope type of media events (decode_media's)
 
 
 class PendingMedia(Body):
@@ -62,11 +61,11 @@ class PendingMedia(Body):
         self.raw = raw
 
 
-def _accepted_stats(subtype: int, body: Any) -> bool:
+def _accepted_stats(body: Any, subtype: int) -> bool:
     """Whether ``decode_media`` takes this body whatever its entries hold: a stats report
-    (one object, or a list with combine_media_stats), whose entries are only ever noted."""
+    that is an object or a list (its entries are only ever noted, never refused)."""
     kind = type(body)
-    return (subtype == STATS and (kind is dict or kind is list)) or (subtype == 0 and kind is list)
+    return (kind is dict or kind is list) and is_stats_report(body, subtype)
 
 
 def decode_pending(events: list[Event], notes: DecodeNotes) -> list[tuple[Event, Exception]]:
@@ -120,7 +119,7 @@ def decode_batch(data: bytes | str) -> tuple[list[Event], DecodeNotes, int] | No
                 envelope.opaque_id = read_text(opaque_id)
             body = envelope.event
             envelope.event = None  # what the body keeps of it, it keeps
-            if envelope.type == MEDIA and _accepted_stats(subtype, body):
+            if envelope.type == MEDIA and _accepted_stats(body, subtype):
                 pending += 1
                 envelope.body = PendingMedia(body)
             else:

@@ -27,10 +27,6 @@ MAX_SHARED_ANSWERS = 4096  # distinct error-free answers kept for sharing: (acce
 _PLAIN_ANSWER = frozenset(("accepted", "rejected"))
 
 
-def _seed(encoding: str) -> int:
-    return xxhash.xxh3_64_intdigest(encoding.encode("latin-1", "replace"))
-
-
 class DuplicateBatches:
     """Digests of recent bodies (with their encoding) and the answer each got, oldest first."""
 
@@ -42,7 +38,6 @@ class DuplicateBatches:
         self._times = array("d")
         self._oldest = 0
         self._shared: dict[tuple[Any, Any], dict[str, Any]] = {}
-        self._seeds: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self._answers)
@@ -52,11 +47,7 @@ class DuplicateBatches:
         plain are two bodies."""
         if encoding is None:
             return xxhash.xxh3_128_intdigest(raw)
-        seed = self._seeds.get(encoding)
-        if seed is None:
-            seed = _seed(encoding)
-            if len(self._seeds) < 16:  # the encodings a sender uses; others are hashed each time
-                self._seeds[encoding] = seed
+        seed = xxhash.xxh3_64_intdigest(encoding.encode("latin-1", "replace"))
         return xxhash.xxh3_128_intdigest(raw, seed)
 
     def seen(self, digest: int, now: float, window: float) -> dict[str, Any] | None:
