@@ -50,13 +50,14 @@ EVENTS = st.lists(
 )
 
 
-@given(EVENTS)
-def test_counts_and_lags_match_counting_each_event(events: list[Event]) -> None:
+@given(EVENTS, st.sampled_from([0.0, 0.25, 0.999]))
+def test_counts_and_lags_match_counting_each_event(events: list[Event], part_us: float) -> None:
     """Types per emitter, every lag bucket and each sum equal what counting the events one by
-    one gives, with emitters mixed, events without a timestamp, and lags below zero."""
+    one gives, with emitters mixed, events without a timestamp, lags below zero, and a clock
+    read between two microseconds."""
     batched, single = Telemetry(), Telemetry()
-    count_events(batched, events, WALL_US)
-    counted_one_by_one(single, events, WALL_US)
+    count_events(batched, events, WALL_US + part_us)
+    counted_one_by_one(single, events, WALL_US + part_us)
     assert batched.events_received == single.events_received
     assert set(batched.event_lag) == set(single.event_lag)
     for emitter, histogram in single.event_lag.items():

@@ -25,7 +25,7 @@ from monitor.decode.fields import (
     required_object,
     required_text,
 )
-from monitor.decode.media import media_kind, stat_from_event
+from monitor.decode.media import media_kind, stats_from_event
 from monitor.decode.records import (
     ENVELOPE_KEYS,
     Body,
@@ -224,8 +224,7 @@ def decode_media(body: Any, subtype: int, notes: DecodeNotes) -> Body:
         entries = body[:MAX_ITEMS_PER_FIELD] if type(body) is list else [_object(body, "media")]
         if type(body) is list and len(body) > MAX_ITEMS_PER_FIELD:
             notes.note("field")
-        stats = tuple(s for s in (stat_from_event(e, notes) for e in entries) if s is not None)
-        return MediaStatsEvent(stats)
+        return MediaStatsEvent(stats_from_event(entries, notes))
     body = _object(body, "media")
     kind, _ = media_kind(_str(body.get("media")))
     mid = _id(body.get("mid"))

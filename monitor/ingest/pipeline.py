@@ -194,25 +194,32 @@ def count_events(stats: Telemetry, events: list[Event], wall_us: float) -> None:
     """Count applied events per emitter and type, and their lag into each emitter's histogram.
 
     Per run of one emitter (a batch has one or few), in C where it can be: the types through
-    a Counter, the lags sorted and each bucket found by one bisect, where a Python loop over
-    the events did all of it for each (0.8 us an event)."""
+    a Counter, and the lags in timestamp space: the stamps sorted once, each bucket's count
+    found by one bisect at its oldest stamp, and the sum from the stamps' sum, with no
+    Python arithmetic per event (a loop over the events was 0.8 us each)."""
     received = stats.events_received
+    whole_us = int(wall_us)
+    part_us = wall_us - whole_us
     for emitter, grouped in groupby(events, _EMITTER_OF):
         run = list(grouped)
         for event_type, count in Counter(map(_TYPE_OF, run)).items():
             key = (emitter, TYPE_LABELS.get(event_type, UNKNOWN_TYPE_LABEL))
             received[key] = received.get(key, 0) + count
-        lags = sorted([(wall_us - stamp) / 1_000_000 for stamp in map(_STAMP_OF, run) if stamp])
-        if not lags:
+        stamps = sorted(filter(None, map(_STAMP_OF, run)))
+        if not stamps:
             continue
         histogram = stats.lag(emitter)
-        counts, below = histogram.counts, 0
+        counts, total, within = histogram.counts, len(stamps), 0
         for index, bound in enumerate(histogram.bounds):
-            upto = bisect_right(lags, bound)  # lags <= bound: a negative one (clock skew) too
-            counts[index] += upto - below
-            below = upto
-        counts[-1] += len(lags) - below
-        histogram.total += sum(lags[bisect_left(lags, 0.0) :])  # a negative lag counts as 0
+            # lag <= bound: stamped at or after wall - bound (a stamp ahead of us, too)
+            upto = total - bisect_left(stamps, wall_us - bound * 1_000_000)
+            counts[index] += upto - within
+            within = upto
+        counts[-1] += total - within
+        behind = bisect_right(stamps, wall_us)  # a stamp ahead of us (clock skew) lags 0
+        # in integers, exact: 100 stamps of 1.7e15 us sum past a float's 53 bits
+        lag_us = behind * whole_us - sum(stamps[:behind])
+        histogram.total += (lag_us + behind * part_us) / 1_000_000
 
 
 _EMITTER_OF = attrgetter("emitter")
