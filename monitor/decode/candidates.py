@@ -12,8 +12,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import lru_cache
+
+import msgspec
 
 CANDIDATE_TYPES = frozenset(("host", "srflx", "prflx", "relay"))
 SCOPES = ("public", "private", "cgnat", "loopback", "link_local", "mdns", "unknown")
@@ -26,8 +27,10 @@ _PRIVATE = tuple(
 _MAX_LINE = 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(msgspec.Struct, frozen=True, gc=False):
+    """A msgspec Struct, not a frozen dataclass: made for every candidate line of every SDP,
+    and a frozen dataclass sets each of its ten fields through object.__setattr__."""
+
     foundation: str
     component: int
     transport: str  # udp | tcp (lower case)
@@ -59,19 +62,24 @@ def parse_candidate(text: str) -> Candidate | None:
     foundation, component, transport, priority, address, port = parts[:6]
     if not (component.isdecimal() and priority.isdecimal() and port.isdecimal()):
         return None
+    kind = parts[7].lower()
+    if len(parts) < 10:  # a host candidate has no extras
+        return Candidate(
+            foundation, int(component), transport.lower(), int(priority), address, int(port), kind
+        )
     extras = dict(zip(parts[8::2], parts[9::2], strict=False))
     related_port = extras.get("rport")
     return Candidate(
-        foundation=foundation,
-        component=int(component),
-        transport=transport.lower(),
-        priority=int(priority),
-        address=address,
-        port=int(port),
-        type=parts[7].lower(),
-        related_address=extras.get("raddr"),
-        related_port=int(related_port) if related_port and related_port.isdecimal() else None,
-        tcptype=extras.get("tcptype"),
+        foundation,
+        int(component),
+        transport.lower(),
+        int(priority),
+        address,
+        int(port),
+        kind,
+        extras.get("raddr"),
+        int(related_port) if related_port and related_port.isdecimal() else None,
+        extras.get("tcptype"),
     )
 
 
