@@ -3,14 +3,22 @@ takes only entries that reader keeps without a note or a dropped value."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import msgspec
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.decode.fields import DecodeNotes
-from monitor.decode.media import EVENT_KEYS, stat_from_event, stats_from_event, typed_stats
+from monitor.decode.media import (
+    EVENT_KEYS,
+    stat_from_event,
+    stats_from_event,
+    typed_stats,
+    typed_stats_json,
+)
 from monitor.decode.records import MediaStat
 from tests.conftest import EVENTS
 
@@ -110,6 +118,14 @@ def test_any_entries_read_as_the_per_entry_reader_reads_them(entries: list[Any])
     assert notes.unknown == slow_notes
     if typed_stats(entries) is not None:
         assert not slow_notes
+    data = json.dumps(entries).encode()
+    try:
+        parsed = msgspec.json.decode(data)
+    except msgspec.DecodeError:  # NaN or Infinity: not JSON, so never reaches a decoder
+        return
+    from_json = typed_stats_json(data, True)
+    assert (from_json is None) == (typed_stats(parsed) is None)
+    assert from_json is None or from_json == _per_entry(parsed)[0]
 
 
 def test_a_value_the_reader_would_drop_or_cut_sends_the_entry_to_it() -> None:

@@ -65,6 +65,25 @@ def test_counts_and_lags_match_counting_each_event(events: list[Event], part_us:
         assert batched.event_lag[emitter].total == pytest.approx(histogram.total, rel=1e-12)
 
 
+@given(EVENTS, st.sampled_from([0.0, 0.999]))
+def test_the_one_emitter_a_caller_names_counts_as_the_events_say(
+    events: list[Event], part_us: float
+) -> None:
+    """Events of one emitter, counted with that emitter named (no grouping), come out as
+    counting them one by one."""
+    events = [event("janus-a", e.type, WALL_US - e.timestamp if e.timestamp else None)
+              for e in events]  # fmt: skip
+    named, single = Telemetry(), Telemetry()
+    count_events(named, events, WALL_US + part_us, "janus-a")
+    counted_one_by_one(single, events, WALL_US + part_us)
+    assert named.events_received == single.events_received
+    assert {k: v.counts for k, v in named.event_lag.items()} == {
+        k: v.counts for k, v in single.event_lag.items()
+    }
+    for emitter, histogram in single.event_lag.items():
+        assert named.event_lag[emitter].total == pytest.approx(histogram.total, rel=1e-12)
+
+
 def test_a_pending_body_lost_to_a_decoder_bug_is_counted_and_spares_the_rest(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -79,7 +98,7 @@ def test_a_pending_body_lost_to_a_decoder_bug_is_counted_and_spares_the_rest(
     def broken(body: object, subtype: int, notes: object) -> NoReturn:
         raise RuntimeError("decoder bug")
 
-    monkeypatch.setattr(batch, "decode_media", broken)
+    monkeypatch.setattr(batch, "_decode_stats", broken)
     telemetry = Telemetry()
     pipeline = Pipeline(State(), telemetry)
     result = pipeline.ingest_body(orjson.dumps([session, stats]))

@@ -212,14 +212,14 @@ def decode_webrtc(body: Any, subtype: int, notes: DecodeNotes) -> Body:
     return UnknownEvent(16)
 
 
-def is_stats_report(body: Any, subtype: int) -> bool:
+def is_stats_report(listed: bool, subtype: int) -> bool:
     """A media event that carries statistics: subtype 3, or one array per handle with
-    combine_media_stats=true (sent as subtype 0)."""
-    return subtype == 3 or (subtype == 0 and type(body) is list)
+    combine_media_stats=true (sent as subtype 0); ``listed``: the body is an array."""
+    return subtype == 3 or (subtype == 0 and listed)
 
 
 def decode_media(body: Any, subtype: int, notes: DecodeNotes) -> Body:
-    if is_stats_report(body, subtype):
+    if is_stats_report(type(body) is list, subtype):
         # combine_media_stats=true sends one array per handle instead of one object per medium.
         entries = body[:MAX_ITEMS_PER_FIELD] if type(body) is list else [_object(body, "media")]
         if type(body) is list and len(body) > MAX_ITEMS_PER_FIELD:

@@ -183,6 +183,21 @@ assert _TypedEntry.__struct_fields__[_FIRST_COUNTER:] == COUNTERS
 
 _convert = msgspec.convert
 _as_tuple = msgspec.structs.astuple
+_decode_entry = msgspec.json.Decoder(_TypedEntry).decode
+_decode_entries = msgspec.json.Decoder(list[_TypedEntry]).decode
+
+
+def typed_stats_json(raw: msgspec.Raw, listed: bool) -> tuple[MediaStat, ...] | None:
+    """``typed_stats`` straight from a stats body's JSON (an array of entries when
+    ``listed``, else one entry), with no dict made: None where the entries are not clean, or
+    more than decode_media keeps (it cuts them, with a note)."""
+    try:
+        typed = _decode_entries(raw) if listed else [_decode_entry(raw)]
+    except msgspec.DecodeError:  # ValidationError is one
+        return None
+    if len(typed) > MAX_ITEMS_PER_FIELD:
+        return None
+    return tuple(map(_from_typed, typed))
 
 
 def _from_typed(entry: _TypedEntry) -> MediaStat:

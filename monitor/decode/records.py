@@ -163,20 +163,26 @@ class TransportEvent(Body):
 
     __slots__ = ("_raw",)
 
-    def __init__(self, raw: dict[str, Any]) -> None:
-        self._raw = raw
+    def __init__(self, raw: dict[str, Any] | bytes) -> None:
+        self._raw = raw  # bytes: the object's JSON (the fast path), parsed when first read
+
+    def _object(self) -> dict[str, Any]:
+        raw = self._raw
+        if type(raw) is bytes:
+            raw = self._raw = _parse_object(raw)
+        return raw  # type: ignore[return-value]
 
     def _data(self, key: str) -> Any:
-        data = self._raw.get("data")
+        data = self._object().get("data")
         return data.get(key) if type(data) is dict else None
 
     @property
     def transport(self) -> str | None:
-        return read_text(self._raw.get("transport"))
+        return read_text(self._object().get("transport"))
 
     @property
     def connection_id(self) -> str | None:
-        return read_text(self._raw.get("id"))
+        return read_text(self._object().get("id"))
 
     @property
     def name(self) -> str | None:
@@ -185,6 +191,9 @@ class TransportEvent(Body):
     @property
     def admin_api(self) -> bool | None:
         return read_bool(self._data("admin_api"))
+
+
+_parse_object = msgspec.json.Decoder(dict[str, Any]).decode
 
 
 @dataclass(slots=True)
