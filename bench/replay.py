@@ -27,6 +27,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from functools import partial
+from typing import Any
 
 import aiohttp
 
@@ -71,6 +72,33 @@ async def tracked(http: aiohttp.ClientSession, server: Server) -> dict[str, floa
     return out
 
 
+class Pacing:
+    """One paced send: each body's due time (open loop), its ack, the check that it was
+    applied, and with ``marks`` the server's RSS every 100 k events."""
+
+    def __init__(self, server: Server, rate: float, marks: list[tuple[int, float]] | None) -> None:
+        self.server, self.rate, self.marks = server, rate, marks
+        self.acks: list[float] = []
+        self.sent, self.next_mark = 0, 100_000
+        self.started = time.perf_counter()
+
+    def delay(self) -> float:
+        return self.started + self.sent / self.rate - time.perf_counter()
+
+    def answered(self, count: int, began: float, status: int, answer: dict[str, Any]) -> None:
+        self.acks.append((time.perf_counter() - began) * 1000)
+        if status != 200 or answer.get("rejected") or answer.get("duplicate"):
+            raise RuntimeError(f"refused or not applied: {status} {answer}")
+        self.sent += count
+        if self.marks is not None and self.sent >= self.next_mark:
+            self.marks.append((self.sent, rss_mb(self.server)))
+            self.next_mark += 100_000
+
+    def figures(self) -> tuple[list[float], int, float]:
+        """The ack times in ms, events sent, seconds."""
+        return self.acks, self.sent, time.perf_counter() - self.started
+
+
 async def send_paced(
     http: aiohttp.ClientSession,
     server: Server,
@@ -78,27 +106,17 @@ async def send_paced(
     rate: float,
     marks: list[tuple[int, float]] | None = None,
 ) -> tuple[list[float], int, float]:
-    """Every body at its due time (open loop); the ack times in ms, events sent, seconds.
-    With ``marks``, the server's RSS is noted every 100 k events."""
-    acks: list[float] = []
-    started = time.perf_counter()
-    sent, next_mark = 0, 100_000
+    """Every body at its due time, through aiohttp's client."""
+    pacing = Pacing(server, rate, marks)
     for count, body in bodies(events):
-        due = started + sent / rate
-        delay = due - time.perf_counter()
+        delay = pacing.delay()
         if delay > 0:
             await asyncio.sleep(delay)
         began = time.perf_counter()
         async with http.post(server.url, data=body) as reply:
             answer = await reply.json()
-        acks.append((time.perf_counter() - began) * 1000)
-        if reply.status != 200 or answer.get("rejected") or answer.get("duplicate"):
-            raise RuntimeError(f"refused or not applied: {reply.status} {answer}")
-        sent += count
-        if marks is not None and sent >= next_mark:
-            marks.append((sent, rss_mb(server)))
-            next_mark += 100_000
-    return acks, sent, time.perf_counter() - started
+        pacing.answered(count, began, reply.status, answer)
+    return pacing.figures()
 
 
 def send_paced_raw(
@@ -109,27 +127,19 @@ def send_paced_raw(
 ) -> tuple[list[float], int, float]:
     """``send_paced`` through the lean client (``bench.raw_client``). It blocks: nothing else
     runs meanwhile, and a blocking send and recv are what keeps the client's share small."""
-    acks: list[float] = []
     poster = RawPoster("127.0.0.1", server.port, server.path)
     try:
-        started = time.perf_counter()
-        sent, next_mark = 0, 100_000
+        pacing = Pacing(server, rate, marks)
         for count, body in bodies(events):
-            delay = started + sent / rate - time.perf_counter()
+            delay = pacing.delay()
             if delay > 0:
                 time.sleep(delay)
             began = time.perf_counter()
             status, answer = poster.post_json(body)
-            acks.append((time.perf_counter() - began) * 1000)
-            if status != 200 or answer.get("rejected") or answer.get("duplicate"):
-                raise RuntimeError(f"refused or not applied: {status} {answer}")
-            sent += count
-            if marks is not None and sent >= next_mark:
-                marks.append((sent, rss_mb(server)))
-                next_mark += 100_000
+            pacing.answered(count, began, status, answer)
     finally:
         poster.close()
-    return acks, sent, time.perf_counter() - started
+    return pacing.figures()
 
 
 async def paced(

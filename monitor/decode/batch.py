@@ -20,12 +20,19 @@ being scanned twice, and those are one per PeerConnection, not one a second per 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Any, cast
 
 import msgspec
 
 from monitor.decode.events import DECODERS, decode_media, is_stats_report
-from monitor.decode.fields import INT_MIN, MAX_ID_CHARS, DecodeNotes, read_text
+from monitor.decode.fields import (
+    JSON_ARRAY,
+    JSON_OBJECT,
+    DecodeNotes,
+    TypedId,
+    TypedInt,
+    read_text,
+)
 from monitor.decode.media import typed_stats_json
 from monitor.decode.raw import RAW_DECODERS
 from monitor.decode.records import Body, Event, MediaStatsEvent
@@ -33,22 +40,20 @@ from monitor.decode.records import Body, Event, MediaStatsEvent
 _NO_BODY: Any = object()
 _NULL = msgspec.Raw(b"null")  # an absent ``event``, as decode_event reads it
 
-_Int = Annotated[int, msgspec.Meta(ge=INT_MIN, le=2**63 - 1)]
-"""msgspec reads integers of any size; past 64 bits orjson reads floats, which are refused.
-msgspec bounds only within int64, so an id between 2**63 and INT_MAX is read item by item."""
-
 
 class _Envelope(Event, forbid_unknown_fields=True, gc=False):
     """The JSON envelope, decoded as the Event it becomes (``body`` is set from ``event``).
     Absent fields read as decode_event reads them; an explicit null subtype or timestamp
-    (which Janus never sends) fails here and is read on the per-item path."""
+    (which Janus never sends) fails here and is read on the per-item path. Integers are
+    bounded within int64: an id between 2**63 and INT_MAX is read item by item (and past 64
+    bits, orjson reads a float, which is refused)."""
 
-    emitter: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_CHARS)]
-    type: _Int
-    subtype: _Int = 0
-    timestamp: _Int = 0
-    session_id: _Int | None = None
-    handle_id: _Int | None = None
+    emitter: TypedId
+    type: TypedInt
+    subtype: TypedInt = 0
+    timestamp: TypedInt = 0
+    session_id: TypedInt | None = None
+    handle_id: TypedInt | None = None
     opaque_id: str | None = None
     body: Any = _NO_BODY  # not a Janus key: a body that has one is read item by item
     event: msgspec.Raw = _NULL  # parsed per body, by its type (decode.raw) or generically
@@ -60,7 +65,6 @@ MEDIA = 32  # the envelope type of media events (decode_media's)
 
 
 _parse = msgspec.json.Decoder().decode
-_OBJECT, _ARRAY = ord("{"), ord("[")
 
 
 class PendingMedia(Body):
@@ -78,8 +82,8 @@ def _pending_stats(raw: msgspec.Raw, subtype: int) -> PendingMedia | None:
     """A stats report that decode_media takes whatever its entries hold (they are only ever
     noted, never refused): one that is an object or an array."""
     first = memoryview(raw)[0]
-    if first in (_ARRAY, _OBJECT) and is_stats_report(first == _ARRAY, subtype):
-        return PendingMedia(raw, first == _ARRAY)
+    if first in (JSON_ARRAY, JSON_OBJECT) and is_stats_report(first == JSON_ARRAY, subtype):
+        return PendingMedia(raw, first == JSON_ARRAY)
     return None
 
 

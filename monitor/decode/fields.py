@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 INT_MIN = -(2**63)
 INT_MAX = 2**64 - 1
@@ -34,6 +36,16 @@ MAX_TOKEN_CHARS = 32
 
 MAX_REQUIRED_CHARS = 1024
 """A state name, reason or candidate line that an event needs: real ones are under 300."""
+
+# The same bounds for msgspec's typed decoding (decode.batch, decode.media, decode.raw): a
+# value outside them fails there, and is read by the Python readers below instead.
+TypedInt = Annotated[int, msgspec.Meta(ge=INT_MIN, le=2**63 - 1)]
+"""An integer within int64 (msgspec bounds only within it; past it, and for a float, the
+value is read by read_int / the per-item path)."""
+TypedId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_CHARS)]
+TypedRequired = Annotated[str, msgspec.Meta(max_length=MAX_REQUIRED_CHARS)]
+JSON_OBJECT, JSON_ARRAY = ord("{"), ord("[")
+"""The first byte of a msgspec.Raw object or array."""
 
 
 class DecodeError(ValueError):

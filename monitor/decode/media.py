@@ -10,12 +10,12 @@ from typing import Annotated, Any
 import msgspec
 
 from monitor.decode.fields import (
-    INT_MIN,
-    MAX_ID_CHARS,
     MAX_ITEMS_PER_FIELD,
     MAX_TEXT_CHARS,
     MAX_TOKEN_CHARS,
     DecodeNotes,
+    TypedId,
+    TypedInt,
     object_of,
     read_id,
     read_int,
@@ -132,11 +132,6 @@ def typed_stats(entries: list[Any]) -> tuple[MediaStat, ...] | None:
     return tuple(map(_from_typed, typed))
 
 
-_TypedInt = Annotated[int, msgspec.Meta(ge=INT_MIN, le=2**63 - 1)]
-"""An integer read_int keeps as it is (msgspec bounds only within int64; past it, and for a
-float, the entry is read by stat_from_event)."""
-
-_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_CHARS)]
 # read_token's test; \Z, not $, which also matches before a final newline
 _Token = Annotated[str, msgspec.Meta(pattern=f"^[A-Za-z0-9._-]{{1,{MAX_TOKEN_CHARS}}}\\Z")]
 
@@ -150,31 +145,31 @@ class _TypedEntry(
     """One entry exactly as stat_from_event reads it, so a clean one needs no Python per key:
     any value it would drop or cut (a wrong type, a long string, a bad codec) fails here."""
 
-    mid: _Id | _TypedInt | None = None
-    mindex: _TypedInt | None = None
+    mid: TypedId | TypedInt | None = None
+    mindex: TypedInt | None = None
     media: Annotated[str, msgspec.Meta(max_length=MAX_TEXT_CHARS)] | None = None
     codec: _Token | None = None
     base: Any = None
     rtt_values: Any = None
-    packets_received: _TypedInt | None = None
-    packets_sent: _TypedInt | None = None
-    bytes_received: _TypedInt | None = None
-    bytes_sent: _TypedInt | None = None
-    bytes_received_lastsec: _TypedInt | None = None
-    bytes_sent_lastsec: _TypedInt | None = None
-    lost: _TypedInt | None = None
-    lost_by_remote: _TypedInt | None = None
-    jitter_local: _TypedInt | None = None
-    jitter_remote: _TypedInt | None = None
-    in_link_quality: _TypedInt | None = None
-    in_media_link_quality: _TypedInt | None = None
-    out_link_quality: _TypedInt | None = None
-    out_media_link_quality: _TypedInt | None = None
-    nacks_received: _TypedInt | None = None
-    nacks_sent: _TypedInt | None = None
-    retransmissions_received: _TypedInt | None = None
-    rtt: _TypedInt | None = None
-    remb_bitrate: _TypedInt | None = None
+    packets_received: TypedInt | None = None
+    packets_sent: TypedInt | None = None
+    bytes_received: TypedInt | None = None
+    bytes_sent: TypedInt | None = None
+    bytes_received_lastsec: TypedInt | None = None
+    bytes_sent_lastsec: TypedInt | None = None
+    lost: TypedInt | None = None
+    lost_by_remote: TypedInt | None = None
+    jitter_local: TypedInt | None = None
+    jitter_remote: TypedInt | None = None
+    in_link_quality: TypedInt | None = None
+    in_media_link_quality: TypedInt | None = None
+    out_link_quality: TypedInt | None = None
+    out_media_link_quality: TypedInt | None = None
+    nacks_received: TypedInt | None = None
+    nacks_sent: TypedInt | None = None
+    retransmissions_received: TypedInt | None = None
+    rtt: TypedInt | None = None
+    remb_bitrate: TypedInt | None = None
 
 
 _FIRST_COUNTER = _TypedEntry.__struct_fields__.index(COUNTERS[0])

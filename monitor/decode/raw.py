@@ -11,12 +11,12 @@ and the caller parses it and runs the Python decoder, so records and notes are t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 
 from monitor.decode.events import MAX_SDP_CHARS
-from monitor.decode.fields import MAX_REQUIRED_CHARS, read_int, read_name, read_text
+from monitor.decode.fields import JSON_OBJECT, TypedRequired, read_int, read_name, read_text
 from monitor.decode.records import (
     Body,
     CandidateEvent,
@@ -29,9 +29,6 @@ from monitor.decode.records import (
     TransportEvent,
 )
 
-_Required = Annotated[str, msgspec.Meta(max_length=MAX_REQUIRED_CHARS)]
-_OBJECT = ord("{")
-
 
 class _SessionTransport(msgspec.Struct, gc=False):
     """decode_session reads two keys of it and notes none of the others."""
@@ -41,12 +38,12 @@ class _SessionTransport(msgspec.Struct, gc=False):
 
 
 class _Session(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    name: _Required
+    name: TypedRequired
     transport: _SessionTransport | None = None
 
 
 class _Handle(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    name: _Required
+    name: TypedRequired
     plugin: Any = None
     opaque_id: Any = None
     token: Any = None
@@ -54,26 +51,26 @@ class _Handle(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 # WebRTC bodies: decode_webrtc notes no key it does not read, so neither fails on one here.
 class _Ice(msgspec.Struct, gc=False):
-    ice: _Required
+    ice: TypedRequired
     stream_id: Any = None
     component_id: Any = None
 
 
 class _Local(msgspec.Struct, gc=False, rename={"candidate": "local-candidate"}):
-    candidate: _Required
+    candidate: TypedRequired
 
 
 class _Remote(msgspec.Struct, gc=False, rename={"candidate": "remote-candidate"}):
-    candidate: _Required
+    candidate: TypedRequired
 
 
 class _Dtls(msgspec.Struct, gc=False):
-    dtls: _Required
+    dtls: TypedRequired
     retransmissions: Any = None
 
 
 class _Connection(msgspec.Struct, gc=False):
-    connection: _Required
+    connection: TypedRequired
     reason: Any = None
 
 
@@ -120,7 +117,7 @@ def handle_from_raw(raw: msgspec.Raw, subtype: int) -> Body | None:
 
 def transport_from_raw(raw: msgspec.Raw, subtype: int) -> Body | None:
     """Kept as its JSON, parsed if ever read (nothing reads these yet): any object is one."""
-    if memoryview(raw)[0] != _OBJECT:
+    if memoryview(raw)[0] != JSON_OBJECT:
         return None
     return TransportEvent(bytes(raw))
 
